@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages thaw builds and tests with. Idempotent and
+# quick when everything is present; needs root (apt-get).
+set -euo pipefail
+
+packages=(
+  # build
+  meson ninja-build pkg-config g++ clang libclang-rt-14-dev
+  # libraries
+  liburing-dev libseccomp-dev libcap-dev libboost-json1.81-dev libfmt-dev
+  libspdlog-dev libcli11-dev libarchive-dev libssl-dev libsystemd-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  # images and the guest kernel
+  erofs-utils linux-source-6.1 bc flex bison libelf-dev cpio xz-utils
+  busybox-static
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+if [[ $(id -u) -ne 0 ]]; then
+  echo "install-deps: missing packages: ${missing[*]}; run as root (apt-get)" >&2
+  exit 1
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
