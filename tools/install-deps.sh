@@ -7,7 +7,7 @@ packages=(
   # build
   meson ninja-build pkg-config g++ clang libclang-rt-14-dev
   # libraries
-  liburing-dev libseccomp-dev libcap-dev libboost-json1.81-dev libfmt-dev
+  liburing-dev libseccomp-dev libcap-dev libboost-json1.81-dev libboost1.81-dev libfmt-dev
   libspdlog-dev libcli11-dev libarchive-dev libssl-dev libsystemd-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # images and the guest kernel
