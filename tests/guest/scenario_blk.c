@@ -1,0 +1,116 @@
+/* virtio-blk scenarios. The host test pre-writes host_pattern() into sector
+ * thaw.sector (default 1) and into the last sector, and afterwards checks
+ * guest_pattern() in the sectors the guest wrote; both patterns are
+ * restated in thaw_vmm_guest_test.cc. */
+#include "scenarios.h"
+#include "user.h"
+
+enum { kSector = 512, kWriteFirst = 8, kWriteCount = 8, kStatusOk = 0, kStatusIoErr = 1 };
+enum { kTypeIn = 0, kTypeOut = 1, kTypeFlush = 4, kTypeGetId = 8 };
+
+static uint8_t buffer[kSector * kWriteCount] __attribute__((aligned(512)));
+
+static uint8_t host_pattern(uint64_t sector, uint32_t i) { return (uint8_t)(sector * 31 + i * 7 + 1); }
+static uint8_t guest_pattern(uint64_t sector, uint32_t i) { return (uint8_t)(0xa5 ^ (i * 13) ^ sector); }
+
+static int64_t io(unsigned disk, uint32_t type, uint64_t sector, void *data, uint32_t len) {
+  struct blk_request r = {.type = type, .length = len, .sector = sector, .data = data};
+  return syscall4(SYS_blk_io, disk, (uint64_t)&r, 0, 0);
+}
+
+static struct blk_info info(unsigned disk) {
+  struct blk_info i;
+  int64_t r = syscall4(SYS_blk_info, disk, (uint64_t)&i, 0, 0);
+  if (r < 0) ufail("blk: no virtio-blk disk %u (error %ld); pass --disk to thaw-vmm", disk, r);
+  return i;
+}
+
+static void expect_host_sector(const char *who, unsigned disk, uint64_t sector) {
+  int64_t st = io(disk, kTypeIn, sector, buffer, kSector);
+  if (st != kStatusOk) ufail("%s: read sector %lu returned status %ld", who, sector, st);
+  for (uint32_t i = 0; i < kSector; i++)
+    if (buffer[i] != host_pattern(sector, i))
+      ufail("%s: sector %lu byte %u is %02x, host wrote %02x", who, sector, i, buffer[i],
+            host_pattern(sector, i));
+  uprintf("%s: read sector %lu ok\n", who, sector);
+}
+
+void scenario_blk(void) {
+  struct blk_info before = info(0);
+  uint64_t sector = user_arg_u64("thaw.sector", 1);
+  uprintf("blk: disk 0 has %lu sectors\n", before.capacity_sectors);
+  if (before.capacity_sectors < kWriteFirst + kWriteCount || sector >= before.capacity_sectors)
+    ufail("blk: disk of %lu sectors is too small; the test needs at least %d", before.capacity_sectors,
+          kWriteFirst + kWriteCount);
+  if (before.read_only) ufail("blk: disk 0 is read-only; this scenario writes");
+  expect_host_sector("blk", 0, sector);
+  expect_host_sector("blk", 0, before.capacity_sectors - 1);
+
+  for (uint32_t s = 0; s < kWriteCount; s++)
+    for (uint32_t i = 0; i < kSector; i++) buffer[s * kSector + i] = guest_pattern(kWriteFirst + s, i);
+  int64_t st = io(0, kTypeOut, kWriteFirst, buffer, sizeof buffer);
+  if (st != kStatusOk) ufail("blk: write of sectors %d-%d returned status %ld", kWriteFirst, kWriteFirst + kWriteCount - 1, st);
+  uprintf("blk: wrote sectors %d-%d\n", kWriteFirst, kWriteFirst + kWriteCount - 1);
+
+  memset(buffer, 0, sizeof buffer);
+  st = io(0, kTypeIn, kWriteFirst, buffer, sizeof buffer);
+  if (st != kStatusOk) ufail("blk: read back returned status %ld", st);
+  for (uint32_t s = 0; s < kWriteCount; s++)
+    for (uint32_t i = 0; i < kSector; i++)
+      if (buffer[s * kSector + i] != guest_pattern(kWriteFirst + s, i))
+        ufail("blk: read back sector %u byte %u is %02x, wrote %02x", kWriteFirst + s, i,
+              buffer[s * kSector + i], guest_pattern(kWriteFirst + s, i));
+  uprintf("blk: read back sectors %d-%d ok\n", kWriteFirst, kWriteFirst + kWriteCount - 1);
+
+  if (before.has_flush) {
+    st = io(0, kTypeFlush, 0, 0, 0);
+    if (st != kStatusOk) ufail("blk: flush returned status %ld", st);
+    uprintf("blk: flush ok\n");
+  } else {
+    ufail("blk: device did not offer VIRTIO_BLK_F_FLUSH");
+  }
+
+  /* A read that ends past the capacity must be refused (virtio 1.2 §5.2.6.1). */
+  st = io(0, kTypeIn, before.capacity_sectors, buffer, kSector);
+  if (st != kStatusIoErr) ufail("blk: read at sector %lu (the capacity) returned status %ld, want 1 (IOERR)", before.capacity_sectors, st);
+  uprintf("blk: read past the end refused with status 1 ok\n");
+
+  memset(buffer, 0, 21);
+  st = io(0, kTypeGetId, 0, buffer, 20);
+  if (st != kStatusOk) ufail("blk: GET_ID returned status %ld", st);
+  uprintf("blk: device id \"%.*s\"\n", 20, (const char *)buffer);
+
+  struct blk_info after = info(0);
+  uint64_t requests = 7;
+  if (after.interrupts - before.interrupts < requests)
+    ufail("blk: %lu used-buffer interrupts for %lu requests", after.interrupts - before.interrupts, requests);
+  uprintf("blk: %lu used-buffer interrupts for %lu requests ok\n", after.interrupts - before.interrupts, requests);
+}
+
+void scenario_blk_ro(void) {
+  struct blk_info i = info(0);
+  if (!i.read_only) ufail("blk-ro: disk 0 does not offer VIRTIO_BLK_F_RO; start thaw-vmm with --disk PATH,ro");
+  uprintf("blk-ro: device offers VIRTIO_BLK_F_RO\n");
+  expect_host_sector("blk-ro", 0, 1);
+  for (uint32_t k = 0; k < kSector; k++) buffer[k] = guest_pattern(1, k);
+  int64_t st = io(0, kTypeOut, 1, buffer, kSector);
+  if (st != kStatusIoErr) ufail("blk-ro: write to a read-only disk returned status %ld, want 1 (IOERR)", st);
+  uprintf("blk-ro: write refused with status 1 ok\n");
+  expect_host_sector("blk-ro", 0, 1);
+}
+
+/* One read completed by the used-buffer interrupt: irqfd -> IOAPIC pin
+ * 5+slot -> LAPIC vector 0x20+GSI, counted by the guest kernel. */
+void scenario_blk_irq(void) {
+  struct irq_stats s0, s1;
+  struct blk_info b0 = info(0);
+  syscall4(SYS_irq_stats, (uint64_t)&s0, 0, 0, 0);
+  int64_t st = io(0, kTypeIn, 0, buffer, kSector);
+  if (st != kStatusOk) ufail("irq: read returned status %ld", st);
+  syscall4(SYS_irq_stats, (uint64_t)&s1, 0, 0, 0);
+  struct blk_info b1 = info(0);
+  if (b1.interrupts == b0.interrupts || s1.device_irqs == s0.device_irqs)
+    ufail("irq: the read completed without a virtio interrupt");
+  uprintf("irq: took virtio-blk interrupt on gsi %lu vector 0x%lx (%lu taken)\n", s1.last_gsi,
+          s1.last_vector, b1.interrupts - b0.interrupts);
+}

@@ -1,0 +1,25 @@
+/* The scenario table of the test guest: thaw.test=<name> picks one. Each
+ * scenario prints one line per step and calls ufail() on the first problem;
+ * returning means success. */
+#pragma once
+
+#include <stddef.h>
+
+struct scenario {
+  const char *name;
+  void (*run)(void);
+};
+
+const struct scenario *scenario_find(const char *name, size_t len);
+const char *scenario_names(void);
+
+void scenario_hello(void);
+void scenario_counter(void);
+void scenario_timer(void);
+void scenario_triple_fault(void);
+void scenario_bad_insn(void);
+void scenario_user_fault(void);
+void scenario_blk(void);
+void scenario_blk_ro(void);
+void scenario_blk_irq(void);
+void scenario_vsock(void);

@@ -1,0 +1,85 @@
+/* virtio-blk driver: a request is a 16-byte header the device reads, the
+ * data, and one status byte the device writes (virtio 1.2 §5.2.6). The
+ * driver waits for the used buffer with sti;hlt, so every completion is
+ * also a test of the virtio interrupt path (irqfd -> IOAPIC -> LAPIC). */
+#include "virtio_blk.h"
+
+#include "kernel.h"
+
+enum { kFeatureRo = 5, kFeatureFlush = 9, kSectorSize = 512, kTimeoutTicks = 500 };
+
+struct blk_header {
+  uint32_t type;
+  uint32_t reserved;
+  uint64_t sector;
+};
+
+struct disk {
+  struct virtio_dev dev;
+  struct virtq q;
+  uint64_t capacity;
+  struct blk_header header;
+  volatile uint8_t status;
+};
+
+static struct disk disks[kMaxDisks];
+static unsigned disk_count;
+
+static void blk_irq(void *ctx) { virtio_ack_interrupt(&((struct disk *)ctx)->dev); }
+
+void blk_probe(uint64_t base, unsigned slot, unsigned gsi) {
+  if (disk_count == kMaxDisks) vm_fail("virtio-blk: more than %d disks", kMaxDisks);
+  struct disk *d = &disks[disk_count];
+  d->dev = (struct virtio_dev){.base = base, .slot = slot, .gsi = gsi, .device_id = kVirtioDeviceBlock};
+  virtio_begin_init(&d->dev, (1ull << kFeatureRo) | (1ull << kFeatureFlush));
+  virtq_setup(&d->q, &d->dev, 0);
+  d->capacity = virtio_config_read64(&d->dev, 0);  /* §5.2.4: capacity in 512-byte sectors */
+  irq_register(gsi, blk_irq, d);
+  virtio_finish_init(&d->dev);
+  kprintf("virtio-blk: disk %u at slot %u gsi %u: %lu sectors%s%s\n", disk_count, slot, gsi,
+          d->capacity, d->dev.features & (1ull << kFeatureRo) ? ", read-only" : "",
+          d->dev.features & (1ull << kFeatureFlush) ? ", flush" : "");
+  disk_count++;
+}
+
+int64_t blk_info(unsigned disk, struct blk_info *out) {
+  if (disk >= disk_count) return -E_NODEV;
+  struct disk *d = &disks[disk];
+  out->capacity_sectors = d->capacity;
+  out->read_only = !!(d->dev.features & (1ull << kFeatureRo));
+  out->has_flush = !!(d->dev.features & (1ull << kFeatureFlush));
+  out->interrupts = d->dev.interrupts;
+  return 0;
+}
+
+int64_t blk_io(unsigned disk, const struct blk_request *req) {
+  if (disk >= disk_count) return -E_NODEV;
+  struct disk *d = &disks[disk];
+  bool has_data = req->type == kBlkTypeIn || req->type == kBlkTypeOut || req->type == kBlkTypeGetId;
+  if (has_data && (req->length == 0 || req->length > 65536)) return -E_INVAL;
+  d->header = (struct blk_header){.type = req->type, .sector = req->sector};
+  d->status = 0xff;
+  struct virtq_buf bufs[3];
+  unsigned n = 0;
+  bufs[n++] = (struct virtq_buf){&d->header, sizeof d->header, false};
+  if (has_data) bufs[n++] = (struct virtq_buf){req->data, req->length, req->type != kBlkTypeOut};
+  bufs[n++] = (struct virtq_buf){(const void *)&d->status, 1, true};
+  int head = virtq_add(&d->q, bufs, n);
+  if (head < 0) return -E_IO;
+  virtq_kick(&d->q);
+  uint64_t deadline = timer_ticks() + kTimeoutTicks;
+  uint32_t id, len;
+  while (!virtq_get_used(&d->q, &id, &len)) {
+    if (d->dev.needs_reset) {
+      kprintf("virtio-blk: disk %u: device set DEVICE_NEEDS_RESET\n", disk);
+      return -E_IO;
+    }
+    if (timer_ticks() >= deadline) {
+      kprintf("virtio-blk: disk %u: no used buffer %d ticks after the notify\n", disk, kTimeoutTicks);
+      return -E_TIMEDOUT;
+    }
+    wait_for_interrupt();
+  }
+  if (id != (uint32_t)head) vm_fail("virtio-blk: used id %u, only %d was in flight", id, head);
+  return d->status;
+}

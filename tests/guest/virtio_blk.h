@@ -1,0 +1,23 @@
+/* CPL0 virtio-blk driver of the test guest (virtio 1.2 §5.2): one request
+ * in flight, completion by used-buffer interrupt. Serves SYS_blk_*. */
+#pragma once
+
+#include "syscall_abi.h"
+#include "virtio_mmio.h"
+
+enum {
+  kBlkTypeIn = 0,
+  kBlkTypeOut = 1,
+  kBlkTypeFlush = 4,
+  kBlkTypeGetId = 8,
+  kBlkStatusOk = 0,
+  kBlkStatusIoErr = 1,
+  kBlkStatusUnsupp = 2,
+  kMaxDisks = 4,
+};
+
+/* Takes over the device in `slot` (already identified as a block device). */
+void blk_probe(uint64_t base, unsigned slot, unsigned gsi);
+int64_t blk_info(unsigned disk, struct blk_info *out);
+/* Returns the device's status byte (0 ok) or a negative error. */
+int64_t blk_io(unsigned disk, const struct blk_request *req);
