@@ -114,3 +114,18 @@ void scenario_blk_irq(void) {
   uprintf("irq: took virtio-blk interrupt on gsi %lu vector 0x%lx (%lu taken)\n", s1.last_gsi,
           s1.last_vector, b1.interrupts - b0.interrupts);
 }
+
+/* A hostile request: the data buffer lies outside guest RAM (thaw.bad_addr,
+ * default 768 MiB, past the tests' 64 MiB). thaw-vmm must refuse it without
+ * touching host memory: an IOERR status, DEVICE_NEEDS_RESET, or stopping
+ * this VM (exit 4) are all contract-conforming (DESIGN.md "The guest is
+ * hostile"); the guest reports which one it saw. */
+void scenario_blk_bad_addr(void) {
+  info(0);
+  uint64_t addr = user_arg_u64("thaw.bad_addr", 0x30000000);
+  uprintf("blk-bad-addr: reading sector 1 into guest address 0x%lx\n", addr);
+  int64_t st = io(0, kTypeIn, 1, (void *)addr, kSector);
+  if (st == kStatusIoErr) uprintf("blk-bad-addr: device answered IOERR ok\n");
+  else if (st == -E_IO) uprintf("blk-bad-addr: device set DEVICE_NEEDS_RESET ok\n");
+  else ufail("blk-bad-addr: request into unbacked address 0x%lx returned %ld", addr, st);
+}

@@ -13,6 +13,7 @@ static const struct scenario table[] = {
     {"blk", scenario_blk},
     {"blk-ro", scenario_blk_ro},
     {"blk-irq", scenario_blk_irq},
+    {"blk-bad-addr", scenario_blk_bad_addr},
     {"vsock", scenario_vsock},
 };
 
@@ -23,7 +24,7 @@ const struct scenario *scenario_find(const char *name, size_t len) {
 }
 
 const char *scenario_names(void) {
-  return "hello counter timer triple-fault bad-insn user-fault blk blk-ro blk-irq vsock";
+  return "hello counter timer triple-fault bad-insn user-fault blk blk-ro blk-irq blk-bad-addr vsock";
 }
 
 void scenario_hello(void) { uprintf("hello: Hello from the thaw test guest\n"); }

@@ -22,4 +22,5 @@ void scenario_user_fault(void);
 void scenario_blk(void);
 void scenario_blk_ro(void);
 void scenario_blk_irq(void);
+void scenario_blk_bad_addr(void);
 void scenario_vsock(void);

@@ -151,6 +151,26 @@ TEST_F(GuestTest, VirtioInterruptReachesGuestThroughIoapic) {
       << describe(e);
 }
 
+TEST_F(GuestTest, BlkRequestOutsideGuestRamIsRefused) {
+  std::string disk = make_disk("disk.img");
+  VmmExit e = run("thaw.test=blk-bad-addr", {"--disk", disk});
+  EXPECT_TRUE(has_line(e, "blk-bad-addr: reading sector 1 into guest address 0x30000000")) << describe(e);
+  // Either the device refuses (IOERR / NEEDS_RESET) and the guest ends
+  // cleanly, or thaw-vmm stops this VM for breaking the device contract.
+  if (e.exit_code == 4) {
+    EXPECT_NE(e.stderr_text, "") << "thaw-vmm gave no reason for exit 4";
+  } else {
+    EXPECT_EQ(e.exit_code, 0) << describe(e);
+    EXPECT_TRUE(has_line(e, "blk-bad-addr: device answered IOERR ok") ||
+                has_line(e, "blk-bad-addr: device set DEVICE_NEEDS_RESET ok"))
+        << describe(e);
+  }
+  // Nothing of the disk leaked anywhere and the image is untouched.
+  std::vector<uint8_t> image = read_disk(disk);
+  ASSERT_EQ(image.size(), kDiskSectors * kSector);
+  for (uint32_t i = 0; i < kSector; i++) ASSERT_EQ(image[kSector + i], host_pattern(1, i));
+}
+
 TEST_F(GuestTest, VsockConversationsBothWays) {
   std::string uds = dir_->file("vsock.sock");
   auto listener = unix_listen(uds + "_5001");  // guest -> host port 5001
