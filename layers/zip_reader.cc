@@ -1,0 +1,353 @@
+#include "layers/zip_reader.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <sys/stat.h>
+
+#include <memory>
+#include <vector>
+
+#include "layers/entry_path.h"
+#include "layers/package_tree.h"
+
+namespace thaw::layers {
+
+namespace {
+
+uint64_t load_le(std::span<const uint8_t> b, size_t at, int bytes) {
+  uint64_t v = 0;
+  for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | b[at + static_cast<size_t>(i)];
+  return v;
+}
+
+constexpr uint32_t kEocdSig = 0x06054b50;
+constexpr uint32_t kZip64LocatorSig = 0x07064b50;
+constexpr uint32_t kZip64EocdSig = 0x06064b50;
+constexpr size_t kEocdSize = 22;
+constexpr size_t kZip64LocatorSize = 20;
+constexpr size_t kZip64EocdMinSize = 56;
+
+struct ArchiveDeleter {
+  void operator()(archive* a) const { archive_read_free(a); }
+};
+
+const char* filetype_name(mode_t type) {
+  switch (type) {
+    case AE_IFCHR: return "a character device";
+    case AE_IFBLK: return "a block device";
+    case AE_IFIFO: return "a FIFO";
+    case AE_IFSOCK: return "a socket";
+    default: return "an unknown file type";
+  }
+}
+
+std::string archive_message(archive* a) {
+  const char* msg = archive_error_string(a);
+  return msg ? msg : "unknown libarchive error";
+}
+
+// Walks one package; a class so each check reads as one small step.
+class ZipWalk {
+ public:
+  ZipWalk(std::span<const uint8_t> zip, const ZipPolicy& policy, EntrySink& sink)
+      : zip_(zip), policy_(policy), sink_(sink), buffer_(256 * 1024) {}
+
+  Result<UnpackStats> run();
+
+ private:
+  Error entry_error(const Error& e) const {
+    return e.context(fmt::format("ZIP entry #{} '{}'", index_, raw_name_));
+  }
+  Result<void> one_entry(archive* a, archive_entry* e);
+  Result<void> charge(uint64_t bytes);
+  Result<void> copy_data(archive* a, archive_entry* e);
+
+  std::span<const uint8_t> zip_;
+  const ZipPolicy& policy_;
+  EntrySink& sink_;
+  PackageTree tree_;
+  UnpackStats stats_;
+  std::vector<uint8_t> buffer_;
+  uint64_t index_ = 0;
+  std::string raw_name_;
+};
+
+Result<UnpackStats> ZipWalk::run() {
+  if (zip_.size() > policy_.max_zip_bytes) {
+    return Error::format(
+        "the ZIP is {} bytes, over the limit of {} bytes; make it smaller or move "
+        "dependencies into layers",
+        zip_.size(), policy_.max_zip_bytes);
+  }
+  auto declared = scan_central_directory(zip_, policy_.max_entries);
+  if (!declared) return std::move(declared).error();
+  std::unique_ptr<archive, ArchiveDeleter> a(archive_read_new());
+  if (!a) return Error::format("libarchive: out of memory creating a reader");
+  // The central directory is authoritative (as for unzip and Lambda), so
+  // local headers that disagree with it cannot smuggle in extra entries.
+  archive_read_support_format_zip_seekable(a.get());
+  if (archive_read_open_memory(a.get(), zip_.data(), zip_.size()) != ARCHIVE_OK) {
+    return Error::format(
+        "the package is not a readable ZIP archive ({}); it is truncated or corrupt, "
+        "re-create it",
+        archive_message(a.get()));
+  }
+  for (;;) {
+    archive_entry* e = nullptr;
+    int r = archive_read_next_header(a.get(), &e);
+    if (r == ARCHIVE_EOF) break;
+    ++index_;
+    raw_name_.clear();
+    if (r != ARCHIVE_OK) {
+      return Error::format(
+          "ZIP entry #{}: cannot read its header ({}); the archive is truncated or corrupt, "
+          "re-create it",
+          index_, archive_message(a.get()));
+    }
+    if (auto ok = one_entry(a.get(), e); !ok) return entry_error(ok.error());
+  }
+  if (auto ok = tree_.check_symlinks(); !ok) return std::move(ok).error();
+  stats_.nodes = tree_.size();
+  return stats_;
+}
+
+Result<void> ZipWalk::charge(uint64_t bytes) {
+  stats_.unpacked_bytes += bytes;
+  if (stats_.unpacked_bytes > policy_.max_unpacked_bytes) {
+    return Error::format(
+        "unpacking it brings the package past {} bytes unpacked, over the limit of {} bytes "
+        "(code and layers together); make the package smaller",
+        stats_.unpacked_bytes, policy_.max_unpacked_bytes);
+  }
+  if (stats_.unpacked_bytes > policy_.ratio_floor_bytes &&
+      stats_.unpacked_bytes / policy_.max_ratio > zip_.size()) {
+    return Error::format(
+        "the package unpacks to over {} times its {}-byte ZIP size ({} bytes so far), the "
+        "signature of a zip bomb; ship the files without such compression",
+        policy_.max_ratio, zip_.size(), stats_.unpacked_bytes);
+  }
+  return Ok();
+}
+
+Result<void> ZipWalk::one_entry(archive* a, archive_entry* e) {
+  const char* name = archive_entry_pathname_utf8(e);
+  if (!name) name = archive_entry_pathname(e);
+  if (!name) return Error::format("its name cannot be decoded; use UTF-8 file names");
+  raw_name_ = name;
+  if (index_ > policy_.max_entries) {
+    return Error::format("the package has more than {} entries; package fewer files",
+                         policy_.max_entries);
+  }
+  if (auto t = check_entry_type(e); !t) return t;
+  mode_t type = archive_entry_filetype(e);
+  auto path = normalize_entry_name(raw_name_, policy_);
+  if (!path) return std::move(path).error();
+  bool is_dir = type == AE_IFDIR || path->is_directory;
+  if (path->is_directory && type == AE_IFLNK) {
+    return Error::format("its name ends in '/' but it is a symlink");
+  }
+  uint32_t mode = archive_entry_perm(e) & 0777;  // no setuid/setgid: images are root-owned
+  int64_t mtime = archive_entry_mtime(e);
+  NodeKind kind = is_dir ? NodeKind::kDirectory
+                         : type == AE_IFLNK ? NodeKind::kSymlink : NodeKind::kFile;
+  std::string target;
+  if (kind == NodeKind::kSymlink) {
+    const char* t = archive_entry_symlink_utf8(e);
+    if (!t) t = archive_entry_symlink(e);
+    if (!t) return Error::format("its symlink target cannot be decoded");
+    target = t;
+    if (auto inside = resolve_link_lexically(path->path, target, policy_); !inside) {
+      return std::move(inside).error();
+    }
+  }
+  if (auto added = tree_.add(path->path, kind, target); !added) return std::move(added).error();
+  if (tree_.size() > policy_.max_entries) {
+    return Error::format(
+        "the package holds more than {} files, directories and symlinks (implicit parent "
+        "directories count); package fewer files",
+        policy_.max_entries);
+  }
+  switch (kind) {
+    case NodeKind::kDirectory:
+      return sink_.directory(path->path, mode, mtime);
+    case NodeKind::kSymlink:
+      ++stats_.symlinks;
+      if (auto c = charge(target.size()); !c) return c;
+      return sink_.symlink(path->path, target, mtime);
+    case NodeKind::kFile:
+      ++stats_.files;
+      if (auto b = sink_.begin_file(path->path, mode, mtime); !b) return b;
+      if (auto d = copy_data(a, e); !d) return d;
+      return sink_.end_file();
+  }
+  return Ok();
+}
+
+Result<void> ZipWalk::copy_data(archive* a, archive_entry* e) {
+  // The declared size is a hint only; it lets an honest over-limit entry fail
+  // before any byte is written. The bytes actually produced are charged below.
+  if (archive_entry_size_is_set(e)) {
+    uint64_t declared = static_cast<uint64_t>(archive_entry_size(e));
+    if (declared > policy_.max_unpacked_bytes - stats_.unpacked_bytes) {
+      return Error::format(
+          "it declares {} bytes unpacked, more than the {} bytes left of the {}-byte limit "
+          "(code and layers together); make the package smaller",
+          declared, policy_.max_unpacked_bytes - stats_.unpacked_bytes,
+          policy_.max_unpacked_bytes);
+    }
+  }
+  for (;;) {
+    la_ssize_t n = archive_read_data(a, buffer_.data(), buffer_.size());
+    if (n == 0) return Ok();
+    if (n < 0) {
+      return Error::format("its data is truncated or corrupt ({}); re-create the archive",
+                           archive_message(a));
+    }
+    auto chunk = std::span<const uint8_t>(buffer_.data(), static_cast<size_t>(n));
+    if (auto c = charge(chunk.size()); !c) return c;
+    if (auto w = sink_.file_data(chunk); !w) return w;
+  }
+}
+
+}  // namespace
+
+Result<void> check_entry_type(archive_entry* e) {
+  if (archive_entry_is_encrypted(e)) {
+    return Error::format("it is encrypted; upload a ZIP without a password");
+  }
+  if (archive_entry_hardlink(e)) {
+    return Error::format("it is a hard link, which packages may not contain; store a copy");
+  }
+  mode_t type = archive_entry_filetype(e);
+  if (type != AE_IFREG && type != AE_IFDIR && type != AE_IFLNK) {
+    return Error::format("it is {}; packages may hold only files, directories and symlinks",
+                         filetype_name(type));
+  }
+  return Ok();
+}
+
+namespace {
+
+struct EndRecord {
+  size_t at;            // offset of the end-of-central-directory record
+  uint64_t entries;     // total entries it declares
+  uint64_t cd_size;
+  uint64_t cd_offset;
+};
+
+Result<EndRecord> find_end_record(std::span<const uint8_t> zip) {
+  if (zip.size() < kEocdSize) {
+    return Error::format(
+        "the package is {} bytes, too short to be a ZIP archive (at least {} bytes); upload "
+        "the .zip file itself",
+        zip.size(), kEocdSize);
+  }
+  // The record sits at the end, followed only by a comment of up to 65535 bytes.
+  size_t lowest = zip.size() >= kEocdSize + 0xffff ? zip.size() - kEocdSize - 0xffff : 0;
+  for (size_t at = zip.size() - kEocdSize + 1; at-- > lowest;) {
+    if (load_le(zip, at, 4) != kEocdSig) continue;
+    uint64_t comment = load_le(zip, at + 20, 2);
+    if (at + kEocdSize + comment > zip.size()) continue;
+    EndRecord end{at, load_le(zip, at + 10, 2), load_le(zip, at + 12, 4),
+                  load_le(zip, at + 16, 4)};
+    bool zip64 = end.entries == 0xffff || end.cd_size == 0xffffffff ||
+                 end.cd_offset == 0xffffffff;
+    if (!zip64 || at < kZip64LocatorSize) return end;
+    size_t loc = at - kZip64LocatorSize;
+    if (load_le(zip, loc, 4) != kZip64LocatorSig) return end;
+    uint64_t rec = load_le(zip, loc + 8, 8);
+    if (rec > zip.size() || zip.size() - rec < kZip64EocdMinSize ||
+        load_le(zip, rec, 4) != kZip64EocdSig) {
+      return Error::format(
+          "the ZIP64 end-of-central-directory locator points at offset {}, where no ZIP64 "
+          "record is; the archive is truncated or corrupt",
+          rec);
+    }
+    end.entries = load_le(zip, rec + 32, 8);
+    end.cd_size = load_le(zip, rec + 40, 8);
+    end.cd_offset = load_le(zip, rec + 48, 8);
+    return end;
+  }
+  return Error::format(
+      "the package is not a ZIP archive: no end-of-central-directory record in its last "
+      "{} bytes (is it truncated?); upload the complete .zip file",
+      zip.size() - lowest);
+}
+
+constexpr uint32_t kCentralSig = 0x02014b50;
+constexpr size_t kCentralFixed = 46;
+constexpr unsigned kHostUnix = 3;  // APPNOTE 4.4.2.2, "version made by" upper byte
+
+}  // namespace
+
+Result<uint64_t> scan_central_directory(std::span<const uint8_t> zip, uint64_t max_entries) {
+  auto end = find_end_record(zip);
+  if (!end) return std::move(end).error();
+  if (end->entries > max_entries) {
+    return Error::format(
+        "the ZIP's central directory declares {} entries, over the limit of {}; package "
+        "fewer files",
+        end->entries, max_entries);
+  }
+  if (end->entries == 0) {
+    return Error::format("the ZIP has no entries; add the function's files to it");
+  }
+  // Where the directory really starts: at its recorded offset, or (when
+  // something was prepended, as in self-extracting archives) right before
+  // the end record.
+  size_t start = SIZE_MAX;
+  if (end->cd_offset < end->at && end->cd_offset + 4 <= zip.size() &&
+      load_le(zip, end->cd_offset, 4) == kCentralSig) {
+    start = end->cd_offset;
+  } else if (end->cd_size <= end->at && load_le(zip, end->at - end->cd_size, 4) == kCentralSig) {
+    start = end->at - end->cd_size;
+  }
+  if (start == SIZE_MAX) {
+    return Error::format(
+        "the ZIP's central directory is not where its end record says (offset {}, {} bytes); "
+        "the archive is truncated or corrupt, re-create it",
+        end->cd_offset, end->cd_size);
+  }
+  // libarchive reads file types only for the kinds it unpacks and reports a
+  // FIFO as a regular file, so the kinds a package may not hold are refused
+  // here, from the Unix mode in the external attributes (APPNOTE 4.4.15).
+  size_t at = start;
+  for (uint64_t i = 1; i <= end->entries; ++i) {
+    if (at + kCentralFixed > end->at || load_le(zip, at, 4) != kCentralSig) {
+      return Error::format(
+          "ZIP entry #{}: its central directory header is missing or cut short; the archive "
+          "is truncated or corrupt, re-create it",
+          i);
+    }
+    size_t name_len = load_le(zip, at + 28, 2);
+    size_t extra_len = load_le(zip, at + 30, 2);
+    size_t comment_len = load_le(zip, at + 32, 2);
+    size_t next = at + kCentralFixed + name_len + extra_len + comment_len;
+    if (next > end->at) {
+      return Error::format(
+          "ZIP entry #{}: its central directory header runs past the directory's end; the "
+          "archive is corrupt",
+          i);
+    }
+    std::string name(reinterpret_cast<const char*>(zip.data() + at + kCentralFixed), name_len);
+    uint32_t mode = static_cast<uint32_t>(load_le(zip, at + 38, 4) >> 16);
+    if ((load_le(zip, at + 4, 2) >> 8) == kHostUnix) {
+      mode_t type = mode & AE_IFMT;
+      if (type == AE_IFIFO || type == AE_IFCHR || type == AE_IFBLK || type == AE_IFSOCK) {
+        return Error::format(
+            "ZIP entry #{} '{}': it is {}; packages may hold only files, directories and "
+            "symlinks",
+            i, name, filetype_name(type));
+      }
+    }
+    at = next;
+  }
+  return end->entries;
+}
+
+Result<UnpackStats> read_zip(std::span<const uint8_t> zip, const ZipPolicy& policy,
+                             EntrySink& sink) {
+  return ZipWalk(zip, policy, sink).run();
+}
+
+}  // namespace thaw::layers
