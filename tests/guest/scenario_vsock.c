@@ -7,17 +7,32 @@
 
 enum { kHostCid = 2, kTimeoutTicks = 3000 /* ~30 s at the 10 ms tick */ };
 
-static int64_t recv_line(int conn, char *buf, size_t size) {
-  size_t n = 0;
-  while (n + 1 < size) {
-    int64_t r = syscall4(SYS_vsock_recv, (uint64_t)conn, (uint64_t)(buf + n), 1, kTimeoutTicks);
+/* Bytes received past the last line, kept for the next recv_line(). */
+static struct {
+  char data[512];
+  size_t len;
+} pending;
+
+/* One '\n'-terminated line (without the '\n'); fails the scenario on a
+ * receive error, EOF before the newline, or a line longer than `size`. */
+static void recv_line(int conn, char *line, size_t size) {
+  for (;;) {
+    for (size_t i = 0; i < pending.len; i++) {
+      if (pending.data[i] != '\n') continue;
+      if (i + 1 > size) ufail("vsock: line of %lu bytes exceeds %lu", i, size - 1);
+      memcpy(line, pending.data, i);
+      line[i] = 0;
+      pending.len -= i + 1;
+      for (size_t k = 0; k < pending.len; k++) pending.data[k] = pending.data[i + 1 + k];
+      return;
+    }
+    if (pending.len == sizeof pending.data) ufail("vsock: no newline in %lu bytes", pending.len);
+    int64_t r = syscall4(SYS_vsock_recv, (uint64_t)conn, (uint64_t)(pending.data + pending.len),
+                         sizeof pending.data - pending.len, kTimeoutTicks);
     if (r < 0) ufail("vsock: receive failed with error %ld", r);
-    if (r == 0) break;
-    if (buf[n++] == '\n') break;
+    if (r == 0) ufail("vsock: peer closed before a full line (%lu bytes pending)", pending.len);
+    pending.len += (size_t)r;
   }
-  buf[n] = 0;
-  if (n && buf[n - 1] == '\n') buf[--n] = 0;
-  return (int64_t)n;
 }
 
 static void send_text(int conn, const char *text) {
@@ -43,6 +58,7 @@ void scenario_vsock(void) {
   send_text((int)conn, reply);
   uprintf("vsock: replied to host\n");
   syscall4(SYS_vsock_close, (uint64_t)conn, 0, 0, 0);
+  pending.len = 0;
 
   conn = syscall4(SYS_vsock_connect, kHostCid, host_port, 0, 0);
   if (conn < 0) ufail("vsock: connect to cid 2 port %lu failed with error %ld", host_port, conn);

@@ -40,6 +40,7 @@ struct conn {
   uint32_t local_port, peer_port;
   uint32_t peer_buf_alloc, peer_fwd_cnt, tx_cnt;
   uint32_t fwd_cnt;        /* bytes the scenario consumed */
+  uint32_t fwd_cnt_sent;   /* fwd_cnt last reported to the peer */
   uint32_t rx_head, rx_len;
   uint8_t rx[kConnBuffer];
 };
@@ -93,13 +94,14 @@ void vsock_probe(uint64_t base, unsigned slot, unsigned gsi) {
 
 /* Sends one packet and waits until the device has taken it (the TX
  * buffers are reused by the next send). */
-static int64_t send_packet(const struct conn *c, uint16_t op, uint32_t flags, const void *payload,
+static int64_t send_packet(struct conn *c, uint16_t op, uint32_t flags, const void *payload,
                            uint32_t len) {
   if (len > kMaxPayload) return -E_INVAL;
   vs.tx_hdr = (struct vsock_hdr){
       .src_cid = vs.cid, .dst_cid = c->peer_cid, .src_port = c->local_port,
       .dst_port = c->peer_port, .len = len, .type = kTypeStream, .op = op, .flags = flags,
       .buf_alloc = kConnBuffer, .fwd_cnt = c->fwd_cnt};
+  c->fwd_cnt_sent = c->fwd_cnt;
   struct virtq_buf bufs[2] = {{&vs.tx_hdr, sizeof vs.tx_hdr, false}, {vs.tx_payload, len, false}};
   if (len) memcpy(vs.tx_payload, payload, len);
   if (virtq_add(&vs.tx, bufs, len ? 2 : 1) < 0) vm_fail("vsock: tx queue full with one packet in flight");
@@ -342,7 +344,10 @@ int64_t vsock_recv(int id, void *buf, size_t size, uint64_t timeout_ticks) {
   c->rx_head = (uint32_t)((c->rx_head + n) % kConnBuffer);
   c->rx_len -= (uint32_t)n;
   c->fwd_cnt += (uint32_t)n;
-  send_packet(c, kOpCreditUpdate, 0, 0, 0);
+  /* Every packet we send carries fwd_cnt; an explicit update is needed only
+   * once the peer may be running low (it asks with CREDIT_REQUEST when it
+   * runs out, which poll_device answers). */
+  if (c->fwd_cnt - c->fwd_cnt_sent >= kConnBuffer / 2) send_packet(c, kOpCreditUpdate, 0, 0, 0);
   return (int64_t)n;
 }
 
