@@ -33,12 +33,13 @@ void scenario_hello(void) { uprintf("hello: Hello from the thaw test guest\n"); 
  * thaw.step iterations of a 64-bit LCG (Knuth's MMIX constants) it prints
  * the count and the LCG value, so a host can recompute the exact sequence
  * and a snapshot/restore test can check that a restored guest continues
- * where it stopped ("counter: 7 lcg=..." follows "counter: 6 lcg=..."). */
+ * where it stopped ("counter: 7 lcg=..." follows "counter: 6 lcg=...").
+ * thaw.rounds=0 counts until the VM is stopped from outside. */
 void scenario_counter(void) {
   uint64_t rounds = user_arg_u64("thaw.rounds", 5);
   uint64_t step = user_arg_u64("thaw.step", 1000000);
   uint64_t x = 1;
-  for (uint64_t round = 1; round <= rounds; round++) {
+  for (uint64_t round = 1; rounds == 0 || round <= rounds; round++) {
     for (uint64_t i = 0; i < step; i++) x = x * 6364136223846793005ull + 1442695040888963407ull;
     uprintf("counter: %lu lcg=%016lx\n", round, x);
   }
