@@ -1,0 +1,110 @@
+// thaw-vmm: one microVM per process (CONTRACT.md "thaw-vmm command line").
+// Parses the command line, builds and boots the machine, serves the control
+// socket and exits with the VM's exit code.
+#include <signal.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "sandbox/kvm/cpuid.h"
+#include "sandbox/vmm/control_socket.h"
+#include "sandbox/vmm/machine.h"
+#include "sandbox/vmm/vmm_control.h"
+
+namespace {
+
+using thaw::sandbox::DiskConfig;
+using thaw::sandbox::VmmConfig;
+
+// "--disk path[,ro]"; the path itself may contain commas only if it does
+// not end in ",ro".
+DiskConfig parse_disk(const std::string& spec) {
+  DiskConfig disk{spec, false};
+  constexpr std::string_view kRo = ",ro";
+  if (spec.size() > kRo.size() && spec.compare(spec.size() - kRo.size(), kRo.size(), kRo) == 0) {
+    disk.path = spec.substr(0, spec.size() - kRo.size());
+    disk.read_only = true;
+  }
+  return disk;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace thaw::sandbox;
+  CLI::App app{
+      "thaw-vmm: run one KVM microVM (bzImage or ELF kernel, 8250 console, i8042, virtio-mmio "
+      "disks and vsock).\nExit codes: 0 clean reset/stop, 1 usage or config error, 2 host error, "
+      "3 guest fault, 4 guest broke a device contract.",
+      "thaw-vmm"};
+  VmmConfig config;
+  std::vector<std::string> disks;
+  std::string cpu_model;
+  app.add_option("--kernel", config.kernel_path, "Kernel: bzImage, vmlinux or a 64-bit ELF guest")
+      ->required()
+      ->check(CLI::ExistingFile);
+  app.add_option("--initrd", config.initrd_path, "Initramfs loaded at the top of low RAM")
+      ->check(CLI::ExistingFile);
+  app.add_option("--cmdline", config.cmdline, "Kernel command line (virtio_mmio.device= is added)");
+  app.add_option("--mem", config.mem_mib, "Guest RAM in MiB")
+      ->default_val(256)
+      ->check(CLI::Range(uint64_t{2}, kMaxMemMib));
+  app.add_option("--vcpus", config.vcpus, "Number of vCPUs")
+      ->default_val(1)
+      ->check(CLI::Range(1u, kMaxVcpus));
+  app.add_option("--disk", disks, "virtio-blk disk image, PATH or PATH,ro (repeatable, in order)");
+  app.add_option("--vsock-uds", config.vsock_uds,
+                 "Host Unix socket of the virtio-vsock device (hybrid vsock: CONNECT <port>)");
+  app.add_option("--vsock-cid", config.vsock_cid, "Guest vsock CID")
+      ->default_val(3)
+      ->check(CLI::Range(3u, 0xFFFFFFFEu));
+  app.add_option("--serial", config.serial_path, "Console output file, or - for stdout")
+      ->default_val("-");
+  app.add_option("--api-sock", config.api_sock,
+                 "Control socket: JSON lines {\"op\":\"pause|resume|stats|stop\"}");
+  app.add_option("--cpu-model", cpu_model,
+                 "CPU model: standard (host CPUID) or pvm (conservative, for the PVM KVM module); "
+                 "default pvm when /sys/module/kvm_pvm exists")
+      ->check(CLI::IsMember({"pvm", "standard"}));
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return kExitUsage;
+  }
+
+  config.cpu_model = cpu_model.empty() ? default_cpu_model() : *parse_cpu_model(cpu_model);
+  for (const std::string& spec : disks) config.disks.push_back(parse_disk(spec));
+
+  // Sockets (vsock, control) report a vanished peer as EPIPE, not a signal.
+  ::signal(SIGPIPE, SIG_IGN);
+
+  int failure_code = kExitHostError;
+  auto vmm = build_machine(config, failure_code);
+  if (!vmm) {
+    fmt::print(stderr, "thaw-vmm: {}\n", vmm.error().message);
+    return failure_code;
+  }
+  VmmControl control(**vmm);
+  std::unique_ptr<ControlSocket> server;
+  if (!config.api_sock.empty()) {
+    auto s = ControlSocket::create(config.api_sock, (*vmm)->io_loop(), control);
+    if (!s) {
+      fmt::print(stderr, "thaw-vmm: {}\n", s.error().message);
+      return kExitUsage;
+    }
+    server = std::move(*s);
+  }
+  if (auto r = (*vmm)->start(); !r) {
+    fmt::print(stderr, "thaw-vmm: {}\n", r.error().message);
+    return kExitHostError;
+  }
+  int code = (*vmm)->wait();
+  fmt::print(stderr, "thaw-vmm: {} (exit {})\n", (*vmm)->stop_reason(), code);
+  return code;
+}
