@@ -64,6 +64,11 @@ bool MmioTransport::is_broken() const {
   return broken_;
 }
 
+bool MmioTransport::is_active() const {
+  std::lock_guard lock(mu_);
+  return active();
+}
+
 std::string MmioTransport::broken_reason() const {
   std::lock_guard lock(mu_);
   return broken_reason_;

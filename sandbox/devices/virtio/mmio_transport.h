@@ -78,6 +78,8 @@ class MmioTransport : public Device, private VirtioHost {
   uint32_t status() const;
   uint32_t interrupt_status() const;
   bool is_broken() const;
+  // The backend runs: DRIVER_OK was set, activate() ran on the loop, not broken.
+  bool is_active() const;
   // Why the device was marked broken (empty when it is not).
   std::string broken_reason() const;
 
