@@ -70,8 +70,8 @@ Result<EntryPath> normalize_entry_name(std::string_view raw, const ZipPolicy& po
     if (!out.path.empty()) out.path += '/';
     out.path += part;
   }
-  if (out.path.empty()) {
-    return Error::format("the name names the package root itself (only '.' and '/' parts)");
+  if (out.path.empty() && !out.is_directory) {
+    return Error::format("the file name has no parts besides '.' and '/'; give the file a name");
   }
   return out;
 }

@@ -13,7 +13,8 @@
 namespace thaw::layers {
 
 struct EntryPath {
-  std::string path;         // "a/b/c": no leading or trailing '/', no "." or ".." parts
+  std::string path;         // "a/b/c": no leading or trailing '/', no "." or ".." parts;
+                            // "" only for a directory entry naming the root ("./")
   bool is_directory = false;  // the name ended in '/'
 };
 

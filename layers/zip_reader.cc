@@ -142,6 +142,11 @@ Result<void> ZipWalk::one_entry(archive* a, archive_entry* e) {
   mode_t type = archive_entry_filetype(e);
   auto path = normalize_entry_name(raw_name_, policy_);
   if (!path) return std::move(path).error();
+  // Some zip tools store the package root itself as "./"; it adds nothing.
+  if (path->path.empty() && type == AE_IFDIR) return Ok();
+  if (path->path.empty()) {
+    return Error::format("it names the package root but is not a directory");
+  }
   bool is_dir = type == AE_IFDIR || path->is_directory;
   if (path->is_directory && type == AE_IFLNK) {
     return Error::format("its name ends in '/' but it is a symlink");

@@ -30,7 +30,11 @@ TEST(EntryPath, RefusesTraversalAbsoluteAndOddBytes) {
   EXPECT_NE(normalize_entry_name(std::string("a\nb"), kPolicy).error().message.find("0x0a"),
             std::string::npos);
   EXPECT_FALSE(normalize_entry_name("", kPolicy));
-  EXPECT_FALSE(normalize_entry_name("./", kPolicy));
+  auto root = normalize_entry_name("./", kPolicy);
+  ASSERT_TRUE(root);
+  EXPECT_EQ(root->path, "");
+  EXPECT_TRUE(root->is_directory);
+  EXPECT_FALSE(normalize_entry_name(".", kPolicy));
 }
 
 TEST(EntryPath, RefusesOverLongAndDeepNames) {

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -200,6 +201,38 @@ TEST(ImageStore, OpenCleansLeftoversOfACrash) {
   auto find = store->find(digest);
   ASSERT_TRUE(find);
   EXPECT_FALSE(*find);
+}
+
+TEST(ImageStore, ARealCrashMidConversionLeavesNothingVisible) {
+  TempDir tmp;
+  // This "mkfs.erofs" kills the process converting, as a power cut or OOM
+  // kill would, after the package was unpacked and the image name claimed.
+  std::string killer = tmp / "killer-mkfs";
+  std::ofstream(killer) << "#!/bin/sh\nkill -9 $PPID\nexit 1\n";
+  ASSERT_EQ(::chmod(killer.c_str(), 0755), 0);
+  auto zip = sample_zip();
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    StoreOptions options;
+    options.mkfs_path = killer;
+    auto store = open_store(tmp, options);
+    if (store) (void)store->put(zip);
+    ::_exit(0);  // not reached when the crash happened
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "the converting process should have been killed";
+  EXPECT_EQ(count_entries(tmp / "state/tmp"), 1u) << "the crash leaves its work tree";
+  EXPECT_EQ(count_entries(tmp / "state/images"), 0u) << "but nothing visible";
+
+  auto store = open_store(tmp);
+  ASSERT_TRUE(store) << store.error().message;
+  EXPECT_EQ(store->cleaned_at_open().size(), 1u);
+  EXPECT_EQ(count_entries(tmp / "state/tmp"), 0u);
+  auto again = store->put(zip);
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_EQ(count_entries(tmp / "state/images"), 2u);
 }
 
 TEST(ImageStore, GcSparesReferencedInUseAndYoungImages) {
