@@ -1,7 +1,8 @@
-/* virtio-vsock scenario: a host->guest conversation on thaw.port (the host
- * connects through thaw-vmm's Unix socket with "CONNECT <port>"), then a
- * guest->host one to CID 2 port thaw.host_port (thaw-vmm connects to
- * "<uds>_<port>"). Lines end in '\n'; the host test holds the other end. */
+/* virtio-vsock scenarios: a host->guest conversation on thaw.port (the
+ * host connects through thaw-vmm's Unix socket with "CONNECT <port>"),
+ * a guest->host one to CID 2 port thaw.host_port (thaw-vmm connects to
+ * "<uds>_<port>"), or both in that order. Lines end in '\n'; the host test
+ * holds the other end. */
 #include "scenarios.h"
 #include "user.h"
 
@@ -40,12 +41,15 @@ static void send_text(int conn, const char *text) {
   if (r != (int64_t)strlen(text)) ufail("vsock: send returned %ld for %lu bytes", r, strlen(text));
 }
 
-void scenario_vsock(void) {
-  uint64_t port = user_arg_u64("thaw.port", 5000), host_port = user_arg_u64("thaw.host_port", 5001);
+static int64_t guest_cid(void) {
   int64_t cid = syscall4(SYS_vsock_cid, 0, 0, 0, 0);
   if (cid < 0) ufail("vsock: no virtio-vsock device; pass --vsock-uds to thaw-vmm");
   uprintf("vsock: guest cid %ld\n", cid);
+  return cid;
+}
 
+/* Host -> guest: listen, accept, answer one line with "pong: <line>". */
+static void serve_host(uint64_t port) {
   if (syscall4(SYS_vsock_listen, port, 0, 0, 0) < 0) ufail("vsock: cannot listen on port %lu", port);
   uprintf("vsock: listening on port %lu\n", port);
   int64_t conn = syscall4(SYS_vsock_accept, port, kTimeoutTicks, 0, 0);
@@ -59,14 +63,35 @@ void scenario_vsock(void) {
   uprintf("vsock: replied to host\n");
   syscall4(SYS_vsock_close, (uint64_t)conn, 0, 0, 0);
   pending.len = 0;
+}
 
-  conn = syscall4(SYS_vsock_connect, kHostCid, host_port, 0, 0);
+/* Guest -> host: connect to CID 2, say hello, print the host's answer. */
+static void call_host(int64_t cid, uint64_t host_port) {
+  int64_t conn = syscall4(SYS_vsock_connect, kHostCid, host_port, 0, 0);
   if (conn < 0) ufail("vsock: connect to cid 2 port %lu failed with error %ld", host_port, conn);
   uprintf("vsock: connected to host port %lu\n", host_port);
-  format(reply, sizeof reply, "hello from guest cid %ld\n", cid);
-  send_text((int)conn, reply);
+  char line[256], hello[64];
+  format(hello, sizeof hello, "hello from guest cid %ld\n", cid);
+  send_text((int)conn, hello);
   recv_line((int)conn, line, sizeof line);
   uprintf("vsock: host answered: %s\n", line);
   syscall4(SYS_vsock_close, (uint64_t)conn, 0, 0, 0);
+  pending.len = 0;
   uprintf("vsock: closed\n");
+}
+
+void scenario_vsock_listen(void) {
+  guest_cid();
+  serve_host(user_arg_u64("thaw.port", 5000));
+}
+
+void scenario_vsock_connect(void) {
+  int64_t cid = guest_cid();
+  call_host(cid, user_arg_u64("thaw.host_port", 5001));
+}
+
+void scenario_vsock(void) {
+  int64_t cid = guest_cid();
+  serve_host(user_arg_u64("thaw.port", 5000));
+  call_host(cid, user_arg_u64("thaw.host_port", 5001));
 }

@@ -66,15 +66,26 @@ int64_t blk_io(unsigned disk, const struct blk_request *req) {
   bufs[n++] = (struct virtq_buf){(const void *)&d->status, 1, true};
   int head = virtq_add(&d->q, bufs, n);
   if (head < 0) return -E_IO;
+  /* Completion = the used element AND an interrupt raised after the kick.
+   * Waiting for both keeps one interrupt per request (none can merge with
+   * the next request's in the APIC), and a device that forgets to
+   * interrupt (we never suppress them, §2.7.10) is caught here. */
+  uint64_t irqs_before = d->dev.interrupts;
   virtq_kick(&d->q);
   uint64_t deadline = timer_ticks() + kTimeoutTicks;
-  uint32_t id, len;
-  while (!virtq_get_used(&d->q, &id, &len)) {
+  uint32_t id = 0, len;
+  bool used = false;
+  while (!used || d->dev.interrupts == irqs_before) {
+    if (!used) used = virtq_get_used(&d->q, &id, &len);
+    if (used && d->dev.interrupts != irqs_before) break;
     if (d->dev.needs_reset) {
       kprintf("virtio-blk: disk %u: device set DEVICE_NEEDS_RESET\n", disk);
       return -E_IO;
     }
     if (timer_ticks() >= deadline) {
+      if (used)
+        vm_fail("virtio-blk: disk %u: request completed but no interrupt on gsi %u within %d ticks",
+                disk, d->dev.gsi, kTimeoutTicks);
       kprintf("virtio-blk: disk %u: no used buffer %d ticks after the notify\n", disk, kTimeoutTicks);
       return -E_TIMEDOUT;
     }
