@@ -62,7 +62,14 @@ VsockConnection::GuestInput VsockConnection::on_guest_packet(const VsockHeader& 
       }
       return {send ? Action::kShutdownHostWrite : Action::kNone, 0};
     }
-    case VsockOp::kRequest:  // a second REQUEST on a live connection
+    case VsockOp::kRequest:
+      // The REQUEST that opened a guest-initiated connection (it carries
+      // the guest's credit); any later one is a protocol violation.
+      if (state_ == State::kConnectingHost && !request_seen_) {
+        request_seen_ = true;
+        return {Action::kNone, 0};
+      }
+      return reset();
     case VsockOp::kInvalid:
       return reset();
   }

@@ -44,7 +44,8 @@ class VsockConnection {
   uint32_t guest_port() const { return guest_port_; }
 
   // A packet from the guest addressed to this connection (already passed
-  // validate_guest_header). Every packet refreshes the guest's credit info.
+  // validate_guest_header), including the REQUEST that opened a
+  // guest-initiated one. Every packet refreshes the guest's credit info.
   GuestInput on_guest_packet(const VsockHeader& h);
 
   // Host-side events.
@@ -88,6 +89,7 @@ class VsockConnection {
   State state_;
   uint8_t pending_ = 0;
   bool rst_after_drain_ = false;  // graceful close: RST once buffered bytes reached the host
+  bool request_seen_ = false;     // guest-initiated: its REQUEST was taken
   bool host_eof_ = false;         // host socket sent EOF; SHUTDOWN(SEND) owed/sent
   bool guest_shut_send_ = false;  // guest will send no more
   bool guest_shut_rcv_ = false;   // guest will receive no more

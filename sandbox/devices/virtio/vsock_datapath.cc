@@ -50,7 +50,12 @@ void VsockDevice::process_tx() {
       // A bad packet costs the guest that packet, not the device (the
       // driver may be fine and the socket layer confused).
       if (bad_packets_++ < 16) spdlog::warn("vsock: dropping guest packet: {}", valid.error().message);
-      if (h && h->op != VsockOp::kRst) send_control_rst(*h);
+      // Refuse properly addressed ones (e.g. SEQPACKET) so the guest socket
+      // fails fast; spoofed addresses get nothing.
+      if (h && h->op != VsockOp::kRst && h->src_cid == config_.guest_cid &&
+          h->dst_cid == kVsockHostCid) {
+        send_control_rst(*h);
+      }
     } else {
       handle_guest_packet(*h, c);
     }
