@@ -18,6 +18,27 @@ static int64_t io(unsigned disk, uint32_t type, uint64_t sector, void *data, uin
   return syscall4(SYS_blk_io, disk, (uint64_t)&r, 0, 0);
 }
 
+static struct blk_info info(unsigned disk);
+
+/* Every disk thaw-vmm attached, in command-line order: each must sit in
+ * its own slot with its own GSI and complete a read by its own interrupt. */
+void scenario_multi_disk(void) {
+  struct blk_info i;
+  unsigned n = 0;
+  while (syscall4(SYS_blk_info, n, (uint64_t)&i, 0, 0) == 0) {
+    int64_t st = io(n, kTypeIn, 1, buffer, kSector);
+    struct blk_info after = info(n);
+    if (st != kStatusOk) ufail("multi-disk: disk %u read returned status %ld", n, st);
+    uint32_t first = 0;
+    memcpy(&first, buffer, sizeof first);
+    uprintf("multi-disk: disk %u slot %u gsi %u%s: sector 1 starts %08x, %lu interrupt(s)\n", n, i.slot,
+            i.gsi, i.read_only ? " ro" : "", first, after.interrupts - i.interrupts);
+    n++;
+  }
+  if (n == 0) ufail("multi-disk: no disks; pass --disk to thaw-vmm");
+  uprintf("multi-disk: %u disk(s)\n", n);
+}
+
 static struct blk_info info(unsigned disk) {
   struct blk_info i;
   int64_t r = syscall4(SYS_blk_info, disk, (uint64_t)&i, 0, 0);

@@ -45,6 +45,8 @@ struct blk_info {
   uint32_t read_only;        /* VIRTIO_BLK_F_RO negotiated */
   uint32_t has_flush;        /* VIRTIO_BLK_F_FLUSH negotiated */
   uint64_t interrupts;       /* used-buffer interrupts taken by this disk */
+  uint32_t slot;             /* virtio-mmio slot: 0xd0000000 + slot * 0x1000 */
+  uint32_t gsi;
 };
 
 struct blk_request {

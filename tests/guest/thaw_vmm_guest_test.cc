@@ -5,10 +5,15 @@
 // Skips only when /dev/kvm is absent.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <boost/json.hpp>
 #include <cinttypes>
+#include <cstring>
+#include <sstream>
 #include <cstdio>
 #include <filesystem>
 #include <optional>
@@ -114,6 +119,25 @@ TEST_F(GuestTest, CounterSequenceMatchesHostComputation) {
   }
 }
 
+// Checks every "counter: K lcg=X" line: K runs 1, 2, 3, ... without a gap
+// and X is the LCG after K*step iterations. Returns the last K.
+int check_counter_lines(const std::string& serial, uint64_t step) {
+  std::istringstream in(serial);
+  std::string line;
+  uint64_t x = 1;
+  int expected = 1;
+  while (std::getline(in, line)) {
+    int round = 0;
+    uint64_t lcg = 0;
+    if (std::sscanf(line.c_str(), "counter: %d lcg=%" SCNx64, &round, &lcg) != 2) continue;
+    for (uint64_t i = 0; i < step; i++) x = x * 6364136223846793005ull + 1442695040888963407ull;
+    EXPECT_EQ(round, expected) << "counter skipped or repeated a round:\n" << serial;
+    EXPECT_EQ(lcg, x) << "round " << round << " has the wrong LCG value";
+    expected = round + 1;
+  }
+  return expected - 1;
+}
+
 TEST_F(GuestTest, ApicTimerInterruptsUserCode) {
   VmmExit e = run("thaw.test=timer thaw.ticks=3");
   EXPECT_EQ(e.exit_code, 0) << describe(e);
@@ -182,6 +206,85 @@ TEST_F(GuestTest, BlkRequestOutsideGuestRamIsRefused) {
   std::vector<uint8_t> image = read_disk(disk);
   ASSERT_EQ(image.size(), kDiskSectors * kSector);
   for (uint32_t i = 0; i < kSector; i++) ASSERT_EQ(image[kSector + i], host_pattern(1, i));
+}
+
+TEST_F(GuestTest, DisksTakeSlotsAndGsisInCommandLineOrder) {
+  std::string a = make_disk("a.img"), b = make_disk("b.img"), c = make_disk("c.img");
+  VmmExit e = run("thaw.test=multi-disk",
+                  {"--disk", a, "--disk", b + ",ro", "--disk", c, "--vsock-uds", dir_->file("v.sock")});
+  EXPECT_EQ(e.exit_code, 0) << describe(e);
+  // CONTRACT.md: disks first in command-line order, then vsock; GSI 5 + slot.
+  // Sector 1 starts with host_pattern(1, 0..3) = 20 27 2e 35 (little-endian word 352e2720).
+  EXPECT_EQ(missing_lines(e, {"virtio-blk: disk 0 at slot 0 gsi 5: 2048 sectors, flush",
+                              "virtio-blk: disk 1 at slot 1 gsi 6: 2048 sectors, read-only, flush",
+                              "virtio-blk: disk 2 at slot 2 gsi 7: 2048 sectors, flush",
+                              "virtio-vsock: slot 3 gsi 8: guest cid 3",
+                              "multi-disk: disk 0 slot 0 gsi 5: sector 1 starts 352e2720, 1 interrupt(s)",
+                              "multi-disk: disk 1 slot 1 gsi 6 ro: sector 1 starts 352e2720, 1 interrupt(s)",
+                              "multi-disk: disk 2 slot 2 gsi 7: sector 1 starts 352e2720, 1 interrupt(s)",
+                              "multi-disk: 3 disk(s)"}),
+            "")
+      << describe(e);
+}
+
+// One request/reply on thaw-vmm's control socket (JSON lines, CONTRACT.md).
+Result<boost::json::object> control(const std::string& api_sock, const std::string& request) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, api_sock.c_str(), sizeof addr.sun_path - 1);
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0)
+    return Error::from_errno("connect to --api-sock {}", api_sock);
+  std::string line = request + "\n";
+  if (auto w = write_all(fd.get(), {reinterpret_cast<const uint8_t*>(line.data()), line.size()}, "request"); !w.ok())
+    return std::move(w).error();
+  auto reply = read_line(fd.get(), seconds(10));
+  if (!reply.ok()) return reply.error().context(request);
+  boost::system::error_code ec;
+  boost::json::value v = boost::json::parse(*reply, ec);
+  if (ec || !v.is_object()) return Error::format("reply to {} is not a JSON object: {}", request, *reply);
+  auto& obj = v.as_object();
+  if (!obj.contains("ok") || !obj.at("ok").is_bool() || !obj.at("ok").as_bool())
+    return Error::format("{} failed: {}", request, *reply);
+  return obj;
+}
+
+TEST_F(GuestTest, ControlSocketPausesAndResumesExactly) {
+  constexpr uint64_t kStep = 20000000;  // ~40 ms of native CPL3 work per round here
+  std::string api = dir_->file("api.sock");
+  auto vmm = VmmProcess::start(
+      bin_.vmm, guest_args(bin_, "thaw.test=counter thaw.rounds=0 thaw.step=20000000", {"--api-sock", api}),
+      dir_->file("serial.log"), dir_->file("stderr.log"));
+  ASSERT_TRUE(vmm.ok()) << vmm.error().message;
+  ASSERT_TRUE(vmm->wait_for_serial("counter: 3 ", seconds(30)).ok()) << vmm->serial();
+
+  auto paused = control(api, R"({"op":"pause"})");
+  ASSERT_TRUE(paused.ok()) << paused.error().message;
+  std::string at_pause = vmm->serial();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // ~7 rounds if it were running
+  EXPECT_EQ(vmm->serial(), at_pause) << "the guest printed while paused";
+
+  auto stats = control(api, R"({"op":"stats"})");
+  ASSERT_TRUE(stats.ok()) << stats.error().message;
+  EXPECT_EQ(stats->at("state").as_string(), "paused") << boost::json::serialize(*stats);
+  ASSERT_TRUE(stats->contains("exits") && stats->at("exits").is_object()) << boost::json::serialize(*stats);
+  const auto& exits = stats->at("exits").as_object();
+  ASSERT_TRUE(exits.contains("io")) << boost::json::serialize(*stats);
+  // At least one port write per serial byte printed so far.
+  EXPECT_GE(exits.at("io").to_number<uint64_t>(), at_pause.size()) << boost::json::serialize(*stats);
+
+  int last = check_counter_lines(at_pause, kStep);
+  auto resumed = control(api, R"({"op":"resume"})");
+  ASSERT_TRUE(resumed.ok()) << resumed.error().message;
+  ASSERT_TRUE(vmm->wait_for_serial("counter: " + std::to_string(last + 3) + " ", seconds(30)).ok())
+      << vmm->serial();
+  auto stopped = control(api, R"({"op":"stop"})");
+  ASSERT_TRUE(stopped.ok()) << stopped.error().message;
+  auto e = vmm->wait(seconds(30));
+  ASSERT_TRUE(e.ok()) << e.error().message;
+  EXPECT_EQ(e->exit_code, 0) << describe(*e);
+  // The rounds run on without a gap or a wrong value across the pause.
+  EXPECT_GE(check_counter_lines(e->serial, kStep), last + 3);
 }
 
 // The host end of the guest's "vsock-connect" half: accepts thaw-vmm's

@@ -49,6 +49,8 @@ int64_t blk_info(unsigned disk, struct blk_info *out) {
   out->read_only = !!(d->dev.features & (1ull << kFeatureRo));
   out->has_flush = !!(d->dev.features & (1ull << kFeatureFlush));
   out->interrupts = d->dev.interrupts;
+  out->slot = d->dev.slot;
+  out->gsi = d->dev.gsi;
   return 0;
 }
 
