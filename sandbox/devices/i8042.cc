@@ -121,6 +121,7 @@ void I8042::data(uint8_t value, bool& reset) {
       // port; echoing it tells the driver an AUX port exists, with nothing
       // behind it, which is harmless.
       push_output(value);
+      s_.aux_output = 1;
       break;
     case kCmdAuxSend:
     default:
