@@ -125,6 +125,8 @@ std::vector<uint8_t> encode_init_config(const InitConfig& c) {
   }
   w.str(c.new_root);
   w.str(c.bootstrap);
+  w.u32(c.run_as_uid);
+  w.u32(c.run_as_gid);
   return w.take();
 }
 
@@ -214,6 +216,12 @@ Result<InitConfig> decode_init_config(std::span<const uint8_t> b) {
   {
     THAW_TRY(v, r.str("bootstrap", 4096));
     c.bootstrap = std::move(v);
+  }
+  {
+    THAW_TRY(uid, r.u32("run_as_uid"));
+    THAW_TRY(gid, r.u32("run_as_gid"));
+    c.run_as_uid = uid;
+    c.run_as_gid = gid;
   }
   if (auto ok = r.done(); !ok) return std::move(ok).error();
   return c;
@@ -312,6 +320,7 @@ Result<InvocationMetrics> decode_metrics(std::span<const uint8_t> b) {
 
 std::vector<uint8_t> encode_ready(const ReadyInfo& ri) {
   Writer w;
+  w.u8(static_cast<uint8_t>(ri.phase));
   w.u64(ri.init_duration_us);
   w.u64(ri.max_memory_bytes);
   return w.take();
@@ -319,10 +328,14 @@ std::vector<uint8_t> encode_ready(const ReadyInfo& ri) {
 
 Result<ReadyInfo> decode_ready(std::span<const uint8_t> b) {
   Reader r(b, "ready");
+  THAW_TRY(phase, r.u8("phase"));
+  if (phase > static_cast<uint8_t>(ReadyPhase::kSnapshotPoint)) {
+    return Error::format("ready phase {} is unknown (0 init done, 1 snapshot point)", phase);
+  }
   THAW_TRY(d, r.u64("init_duration_us"));
   THAW_TRY(m, r.u64("max_memory_bytes"));
   if (auto ok = r.done(); !ok) return std::move(ok).error();
-  return ReadyInfo{d, m};
+  return ReadyInfo{static_cast<ReadyPhase>(phase), d, m};
 }
 
 std::vector<uint8_t> encode_restore_notice(const RestoreNotice& n) {

@@ -54,6 +54,10 @@ struct InitConfig {
   std::vector<MountSpec> mounts;
   std::string new_root;   // pivot_root() here after the mounts; empty: stay
   std::string bootstrap;  // explicit path; empty: /var/task, /opt, /var/runtime
+  // The runtime runs as this user (Lambda's sbx_user1051 is 993) without
+  // capabilities; 0 keeps root (only for trusted test images).
+  uint32_t run_as_uid = 993;
+  uint32_t run_as_gid = 990;
   bool operator==(const InitConfig&) const = default;
 };
 
@@ -90,7 +94,12 @@ struct InvocationMetrics {
   bool operator==(const InvocationMetrics&) const = default;
 };
 
+enum class ReadyPhase : uint8_t {
+  kInitDone = 0,       // the runtime called GET /next: invocations may flow
+  kSnapshotPoint = 1,  // parked in GET /runtime/restore/next: snapshot now
+};
 struct ReadyInfo {
+  ReadyPhase phase = ReadyPhase::kInitDone;
   uint64_t init_duration_us = 0;
   uint64_t max_memory_bytes = 0;
   bool operator==(const ReadyInfo&) const = default;

@@ -107,7 +107,7 @@ TEST(Messages, SmallRecordsRoundTrip) {
   mbytes.pop_back();
   EXPECT_FALSE(decode_metrics(mbytes).ok());
 
-  ReadyInfo ri{99, 42};
+  ReadyInfo ri{ReadyPhase::kSnapshotPoint, 99, 42};
   auto rr = decode_ready(encode_ready(ri));
   ASSERT_TRUE(rr.ok());
   EXPECT_EQ(*rr, ri);

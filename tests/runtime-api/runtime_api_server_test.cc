@@ -364,6 +364,14 @@ TEST_F(RuntimeApi, ConcurrentLongPollsEachGetOneInvocation) {
     send_str(fds.back().get(), "GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: x\r\n\r\n");
   }
   rec_.wait_for(1);
+  // All three must be parked before the first invocation: a /next that
+  // arrives while one is out is (correctly) a 403.
+  for (int i = 0; i < 1000; ++i) {
+    size_t waiting = 0;
+    on_loop([&] { waiting = server_->waiting_next_calls(); });
+    if (waiting == 3) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   std::set<int> served;
   for (int round = 0; round < 3; ++round) {
     std::string id = fmt::format("req-{}", round);

@@ -1,0 +1,154 @@
+#include "sandbox/process/cgroup.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <thread>
+
+#include "common/file_util.h"
+
+namespace thaw {
+namespace {
+
+// cgroup files report a stat size that is not their length: read to EOF.
+Result<std::string> read_text(const std::string& path) {
+  auto fd = open_file(path, O_RDONLY | O_CLOEXEC);
+  if (!fd) return std::move(fd).error();
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(fd->get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Error::from_errno("read {}", path);
+    if (n == 0 || out.size() > (64u << 10)) return out;
+    out.append(buf, static_cast<size_t>(n));
+  }
+}
+
+bool has_memory_controller(const std::string& v2_root) {
+  auto text = read_text(v2_root + "/cgroup.controllers");
+  if (!text) return false;
+  std::string s = *text;
+  return (" " + s + " ").find(" memory") != std::string::npos;
+}
+
+Result<void> write_text(const std::string& path, std::string_view value) {
+  auto fd = open_file(path, O_WRONLY | O_CLOEXEC);
+  if (!fd) return std::move(fd).error();
+  if (::write(fd->get(), value.data(), value.size()) != static_cast<ssize_t>(value.size())) {
+    return Error::from_errno("write '{}' to {}", value, path);
+  }
+  return Ok();
+}
+
+Result<uint64_t> read_number(const std::string& path) {
+  auto text = read_text(path);
+  if (!text) return std::move(text).error();
+  std::string s = *text;
+  if (s.starts_with("max")) return UINT64_MAX;
+  uint64_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc()) return Error::format("{} does not hold a number", path);
+  return v;
+}
+
+// "oom_kill N" out of memory.events (v2) or memory.oom_control (v1).
+uint64_t read_oom_kills(const std::string& path) {
+  auto text = read_text(path);
+  if (!text) return 0;
+  std::string s = *text;
+  size_t pos = s.find("oom_kill ");
+  if (pos == std::string::npos) return 0;
+  uint64_t v = 0;
+  std::from_chars(s.data() + pos + 9, s.data() + s.size(), v);
+  return v;
+}
+
+}  // namespace
+
+Result<Cgroup> Cgroup::create(const std::string& name, uint64_t limit_bytes) {
+  Cgroup cg;
+  std::string base;
+  if (has_memory_controller("/sys/fs/cgroup")) {
+    base = "/sys/fs/cgroup";
+  } else if (has_memory_controller("/sys/fs/cgroup/unified")) {
+    base = "/sys/fs/cgroup/unified";
+  }
+  if (!base.empty()) {
+    cg.version_ = Version::kV2;
+    // Children of thaw/ get the memory controller only if every ancestor
+    // delegates it (cgroup-v2.rst, "Top-down Constraint").
+    ::mkdir((base + "/thaw").c_str(), 0755);
+    (void)write_text(base + "/cgroup.subtree_control", "+memory");
+    if (auto ok = write_text(base + "/thaw/cgroup.subtree_control", "+memory"); !ok) {
+      return ok.error().context("enabling the memory controller for thaw sandboxes");
+    }
+  } else if (::access("/sys/fs/cgroup/memory/cgroup.procs", F_OK) == 0) {
+    cg.version_ = Version::kV1;
+    base = "/sys/fs/cgroup/memory";
+    ::mkdir((base + "/thaw").c_str(), 0755);
+  } else {
+    return Error::format("no cgroup memory controller found (looked at /sys/fs/cgroup, "
+                         "/sys/fs/cgroup/unified, /sys/fs/cgroup/memory); mount cgroup2 or the "
+                         "v1 memory hierarchy");
+  }
+  cg.path_ = base + "/thaw/" + name;
+  if (::mkdir(cg.path_.c_str(), 0755) < 0) return Error::from_errno("mkdir {}", cg.path_);
+  std::string limit = std::to_string(limit_bytes);
+  auto ok = cg.version_ == Version::kV2 ? write_text(cg.path_ + "/memory.max", limit)
+                                        : write_text(cg.path_ + "/memory.limit_in_bytes", limit);
+  if (!ok) return std::move(ok).error().context("setting the sandbox memory limit");
+  if (cg.version_ == Version::kV2) {
+    (void)write_text(cg.path_ + "/memory.swap.max", "0");  // the limit is the limit
+  }
+  auto fd = open_file(cg.path_ + "/cgroup.procs", O_WRONLY | O_CLOEXEC);
+  if (!fd) return std::move(fd).error();
+  cg.procs_fd_ = std::move(*fd);
+  return cg;
+}
+
+Cgroup::Cgroup(Cgroup&& o) noexcept
+    : path_(std::move(o.path_)), version_(o.version_), procs_fd_(std::move(o.procs_fd_)) {
+  o.path_.clear();
+}
+
+Cgroup& Cgroup::operator=(Cgroup&& o) noexcept {
+  if (this != &o) {
+    remove();
+    path_ = std::move(o.path_);
+    o.path_.clear();
+    version_ = o.version_;
+    procs_fd_ = std::move(o.procs_fd_);
+  }
+  return *this;
+}
+
+Cgroup::~Cgroup() { remove(); }
+
+Result<CgroupUsage> Cgroup::usage() const {
+  CgroupUsage u;
+  bool v2 = version_ == Version::kV2;
+  auto cur = read_number(path_ + (v2 ? "/memory.current" : "/memory.usage_in_bytes"));
+  if (!cur) return std::move(cur).error();
+  u.current_bytes = *cur;
+  auto peak = read_number(path_ + (v2 ? "/memory.peak" : "/memory.max_usage_in_bytes"));
+  u.peak_bytes = peak ? *peak : u.current_bytes;
+  auto limit = read_number(path_ + (v2 ? "/memory.max" : "/memory.limit_in_bytes"));
+  u.limit_bytes = limit ? *limit : 0;
+  u.oom_kills = read_oom_kills(path_ + (v2 ? "/memory.events" : "/memory.oom_control"));
+  return u;
+}
+
+void Cgroup::remove() {
+  if (path_.empty()) return;
+  procs_fd_.reset();
+  // The last process may still be leaving: retry briefly, then give up.
+  for (int i = 0; i < 50 && ::rmdir(path_.c_str()) < 0 && errno == EBUSY; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  path_.clear();
+}
+
+}  // namespace thaw

@@ -1,0 +1,253 @@
+#include "sandbox/process/process_sandbox.h"
+
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <linux/seccomp.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+
+#include "common/file_util.h"
+#include "sandbox/process/seccomp_policy.h"
+
+namespace thaw {
+namespace {
+
+constexpr int kChannelFdInSandbox = 3;
+
+// Child side of clone3(): only async-signal-safe calls until execve.
+[[noreturn]] void child_main(int channel, int procs_fd, const sock_fprog* filter,
+                             char* const* argv, int report_w) {
+  auto die = [report_w](int step) {
+    int msg[2] = {step, errno};
+    [[maybe_unused]] ssize_t n = ::write(report_w, msg, sizeof msg);
+    ::_exit(127);
+  };
+  if (procs_fd >= 0 && ::write(procs_fd, "0", 1) != 1) die(1);
+  // Mount events must never leak to the host (systemd makes "/" shared).
+  if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) < 0) die(2);
+  if (::sethostname("sandbox", 7) < 0) die(3);
+  if (::dup2(channel, kChannelFdInSandbox) < 0) die(4);
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (filter != nullptr && ::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, filter) < 0) die(5);
+  char* const no_env[] = {nullptr};  // thaw-init builds the runtime env itself
+  ::execve(argv[0], argv, no_env);
+  die(6);
+  ::_exit(127);
+}
+
+std::string opt_list(const std::vector<std::string>& layers) {
+  // overlayfs lists the TOP layer first; Lambda layers later in the list win.
+  std::string s;
+  for (auto it = layers.rbegin(); it != layers.rend(); ++it) {
+    if (!s.empty()) s += ':';
+    s += *it;
+  }
+  return s;
+}
+
+std::atomic<uint64_t> sandbox_counter{0};
+
+}  // namespace
+
+ProcessSandbox::ProcessSandbox(ProcessSandboxOptions options) : options_(std::move(options)) {}
+
+ProcessSandbox::~ProcessSandbox() {
+  (void)kill();
+  if (!stage_.empty()) ::rmdir(stage_.c_str());
+}
+
+std::vector<MountSpec> ProcessSandbox::layout_mounts(const ProcessSandboxOptions& o,
+                                                     const std::string& s) {
+  const std::string root = s + "/root";
+  std::vector<MountSpec> m;
+  // "/" = the runtime image under a writable tmpfs upper (DESIGN.md).
+  m.push_back({"thaw-stage", s, "tmpfs", "mode=0755,size=64m", false});
+  m.push_back({"overlay", root, "overlay",
+               fmt::format("lowerdir={},upperdir={}/upper,workdir={}/work", o.root_dir, s, s),
+               false});
+  m.push_back({o.code_dir, root + "/var/task", "bind", "", true});
+  if (o.layer_dirs.size() == 1) {
+    m.push_back({o.layer_dirs[0], root + "/opt", "bind", "", true});
+  } else if (o.layer_dirs.size() > 1) {
+    m.push_back({"layers", root + "/opt", "overlay", "lowerdir=" + opt_list(o.layer_dirs), true});
+  } else {
+    m.push_back({"opt", root + "/opt", "tmpfs", "mode=0755,size=4k", true});
+  }
+  m.push_back({"tmp", root + "/tmp", "tmpfs",
+               fmt::format("mode=1777,size={}m", o.tmp_size_mb), false});
+  m.push_back({"proc", root + "/proc", "proc", "", false});
+  // A /dev with only the harmless character devices, not the host's.
+  m.push_back({"dev", root + "/dev", "tmpfs-dev", "mode=0755,size=64k", false});
+  for (const char* dev : {"null", "zero", "full", "random", "urandom"}) {
+    m.push_back({std::string("/dev/") + dev, root + "/dev/" + dev, "bind", "", false});
+  }
+  m.push_back({"shm", root + "/dev/shm", "tmpfs", "mode=1777,size=64m", false});
+  return m;
+}
+
+Result<void> ProcessSandbox::start(const InitConfig& config_in) {
+  if (pid_ > 0) return Error::format("process sandbox already started (pid {})", pid_);
+  if (options_.code_dir.empty()) return Error::format("process sandbox needs a code_dir");
+  if (::access(options_.init_path.c_str(), X_OK) < 0) {
+    return Error::from_errno("thaw-init binary {} is not executable", options_.init_path);
+  }
+  std::vector<sock_filter> bpf;
+  if (!options_.seccomp_policy_path.empty()) {
+    auto policy = load_seccomp_policy(options_.seccomp_policy_path);
+    if (!policy) return std::move(policy).error();
+    auto prog = compile_seccomp_policy(*policy);
+    if (!prog) return std::move(prog).error();
+    bpf = std::move(*prog);
+  }
+  uint64_t id = sandbox_counter.fetch_add(1);
+  std::string name = fmt::format("sbx-{}-{}", ::getpid(), id);
+  if (options_.use_cgroup) {
+    auto cg = Cgroup::create(name, uint64_t{config_in.memory_mb} << 20);
+    if (!cg) return std::move(cg).error().context("process sandbox cgroup");
+    cgroup_ = std::move(*cg);
+  }
+  std::string stage = fmt::format("{}/thaw-{}", options_.work_dir, name);
+  if (::mkdir(stage.c_str(), 0700) < 0) return Error::from_errno("mkdir {}", stage);
+  stage_ = stage;
+
+  InitConfig config = config_in;
+  config.mounts = layout_mounts(options_, stage);
+  config.new_root = stage + "/root";
+
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+    return Error::from_errno("socketpair for the sandbox channel");
+  }
+  UniqueFd host_end(sv[0]), guest_end(sv[1]);
+  int report[2];
+  if (::pipe2(report, O_CLOEXEC) < 0) return Error::from_errno("pipe");
+  UniqueFd report_r(report[0]), report_w(report[1]);
+
+  std::string channel_arg = fmt::format("fd:{}", kChannelFdInSandbox);
+  std::vector<char*> argv = {const_cast<char*>(options_.init_path.c_str()),
+                             const_cast<char*>("--channel"), channel_arg.data(), nullptr};
+  sock_fprog filter{static_cast<unsigned short>(bpf.size()), bpf.data()};
+
+  clone_args args{};
+  args.flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS;
+  args.exit_signal = SIGCHLD;
+  long pid = ::syscall(SYS_clone3, &args, sizeof args);
+  if (pid < 0) return Error::from_errno("clone3 with new PID/mount/net/IPC/UTS namespaces");
+  if (pid == 0) {
+    child_main(guest_end.get(), cgroup_ ? cgroup_->procs_fd() : -1, bpf.empty() ? nullptr : &filter,
+               argv.data(), report_w.get());
+  }
+  pid_ = static_cast<pid_t>(pid);
+  report_w.reset();
+  guest_end.reset();
+  int msg[2] = {0, 0};
+  ssize_t n;
+  do {
+    n = ::read(report_r.get(), msg, sizeof msg);
+  } while (n < 0 && errno == EINTR);
+  if (n == static_cast<ssize_t>(sizeof msg)) {
+    ::waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+    static constexpr const char* kSteps[] = {"",           "join cgroup",   "make mounts private",
+                                             "sethostname", "set up channel", "load seccomp filter",
+                                             "execve"};
+    int step = msg[0] >= 1 && msg[0] <= 6 ? msg[0] : 6;
+    return Error::with_errno(msg[1], "starting {} in the sandbox: {}", options_.init_path,
+                             kSteps[step]);
+  }
+  channel_ = std::move(host_end);
+  Frame init;
+  init.type = FrameType::kInitConfig;
+  init.payload = encode_init_config(config);
+  return send(init);
+}
+
+Result<void> ProcessSandbox::restore(const std::string&, const RestoreNotice&) {
+  return Error::format("the process backend cannot restore snapshots; use the microvm backend");
+}
+
+Result<void> ProcessSandbox::snapshot(const std::string&) {
+  return Error::format("the process backend cannot take snapshots; use the microvm backend");
+}
+
+Result<void> ProcessSandbox::send(const Frame& frame) {
+  if (!channel_) return Error::format("process sandbox is not running");
+  auto bytes = encode_frame(frame);
+  if (!bytes) return std::move(bytes).error();
+  // MSG_NOSIGNAL through write_all is not possible; SIGPIPE is ignored by
+  // the agent, and a dead sandbox shows as EPIPE here.
+  return write_all(channel_.get(), *bytes, "process sandbox channel");
+}
+
+Result<std::optional<Frame>> ProcessSandbox::receive(int timeout_ms) {
+  for (;;) {
+    auto f = decoder_.next();
+    if (!f) return std::move(f).error().context("frame from the process sandbox");
+    if (f->has_value()) return std::move(*f);
+    if (!channel_) return Error::format("process sandbox is not running");
+    pollfd p{channel_.get(), POLLIN, 0};
+    int rc = ::poll(&p, 1, timeout_ms);
+    if (rc < 0 && errno == EINTR) continue;
+    if (rc < 0) return Error::from_errno("poll on the sandbox channel");
+    if (rc == 0) return std::optional<Frame>{};
+    uint8_t buf[65536];
+    ssize_t n = ::recv(channel_.get(), buf, sizeof buf, 0);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    if (n <= 0) {
+      channel_.reset();
+      auto st = exit_status();
+      for (int i = 0; i < 100 && !st; ++i) {
+        ::usleep(1000);
+        st = exit_status();
+      }
+      return Error::format("process sandbox closed its channel ({})",
+                           st ? fmt::format("wait status 0x{:x}", *st) : "still running");
+    }
+    if (auto ok = decoder_.feed({buf, static_cast<size_t>(n)}); !ok) return std::move(ok).error();
+  }
+}
+
+Result<SandboxStats> ProcessSandbox::stats() {
+  SandboxStats s;
+  s.pid = pid_;
+  if (cgroup_) {
+    auto u = cgroup_->usage();
+    if (!u) return std::move(u).error();
+    s.memory_bytes = u->current_bytes;
+    s.peak_memory_bytes = u->peak_bytes;
+    s.memory_limit_bytes = u->limit_bytes;
+    s.oom_kills = u->oom_kills;
+  }
+  return s;
+}
+
+std::optional<int> ProcessSandbox::exit_status() {
+  if (status_ || pid_ <= 0) return status_;
+  int st = 0;
+  if (::waitpid(pid_, &st, WNOHANG) == pid_) status_ = st;
+  return status_;
+}
+
+Result<void> ProcessSandbox::kill() {
+  if (pid_ > 0 && !exit_status()) {
+    // PID 1 of the namespace dying takes every process in it along.
+    ::kill(pid_, SIGKILL);
+    int st = 0;
+    if (::waitpid(pid_, &st, 0) == pid_) status_ = st;
+  }
+  channel_.reset();
+  if (cgroup_) cgroup_->remove();
+  return Ok();
+}
+
+}  // namespace thaw

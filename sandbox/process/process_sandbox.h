@@ -1,0 +1,61 @@
+// The `process` isolation backend: thaw-init as PID 1 of new PID, mount,
+// net, IPC and UTS namespaces, under seccomp and a memory cgroup, with the
+// sandbox's file layout built from host directories; frames over a Unix
+// socketpair. For hosts without usable KVM, laptops and most tests.
+#pragma once
+
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/unique_fd.h"
+#include "runtime-api/frame.h"
+#include "sandbox/process/cgroup.h"
+#include "sandbox/sandbox.h"
+
+namespace thaw {
+
+struct ProcessSandboxOptions {
+  std::string init_path;            // the thaw-init binary
+  std::string seccomp_policy_path;  // sandbox/process/seccomp-policy.txt; empty: no filter
+  std::string root_dir = "/";       // runtime image root (read-only lower of "/")
+  std::string code_dir;             // becomes /var/task (read-only)
+  std::vector<std::string> layer_dirs;  // become /opt, in order: later layers win
+  uint64_t tmp_size_mb = 512;       // /tmp tmpfs size (Lambda's default ephemeral storage)
+  std::string work_dir = "/tmp";    // where the staging mount point is created
+  bool use_cgroup = true;           // memory limit = InitConfig.memory_mb
+};
+
+class ProcessSandbox : public Sandbox {
+ public:
+  explicit ProcessSandbox(ProcessSandboxOptions options);
+  ~ProcessSandbox() override;
+
+  std::string_view backend() const override { return "process"; }
+  Result<void> start(const InitConfig& config) override;
+  Result<void> restore(const std::string& snapshot_dir, const RestoreNotice& notice) override;
+  Result<void> snapshot(const std::string& snapshot_dir) override;
+  Result<void> send(const Frame& frame) override;
+  Result<std::optional<Frame>> receive(int timeout_ms) override;
+  int channel_fd() const override { return channel_.get(); }
+  Result<SandboxStats> stats() override;
+  Result<void> kill() override;
+  std::optional<int> exit_status() override;
+
+  // The mount list thaw-init performs for this layout (exposed for tests).
+  static std::vector<MountSpec> layout_mounts(const ProcessSandboxOptions& o,
+                                              const std::string& stage);
+
+ private:
+  ProcessSandboxOptions options_;
+  std::string stage_;  // empty host directory; the sandbox mounts over it privately
+  std::optional<Cgroup> cgroup_;
+  pid_t pid_ = -1;
+  std::optional<int> status_;
+  UniqueFd channel_;
+  FrameDecoder decoder_;
+};
+
+}  // namespace thaw

@@ -1,0 +1,351 @@
+// End to end through the process backend: ProcessSandbox starts thaw-init
+// in fresh namespaces, frames go over the socketpair, the runtime is a
+// real `provided` bootstrap (C++ and bash). Needs root (namespaces, mounts).
+#include "sandbox/process/process_sandbox.h"
+
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <gtest/gtest.h>
+
+#include "sandbox/process/seccomp_policy.h"
+
+namespace thaw {
+namespace {
+
+std::string env_or_empty(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
+class ProcessSandboxE2E : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root: namespaces, mounts and cgroups";
+    init_ = env_or_empty("THAW_INIT");
+    if (init_.empty()) GTEST_SKIP() << "THAW_INIT (path of thaw-init) not set; run via meson test";
+    char tmpl[] = "/tmp/thaw-e2e-code-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    code_dir_ = tmpl;
+    ::chmod(code_dir_.c_str(), 0755);  // the runtime runs as uid 993
+    install_bootstrap(env_or_empty("THAW_TEST_BOOTSTRAP"));
+  }
+  void TearDown() override {
+    sandbox_.reset();
+    if (!code_dir_.empty()) std::filesystem::remove_all(code_dir_);
+  }
+  void install_bootstrap(const std::string& from) {
+    std::string to = code_dir_ + "/bootstrap";
+    std::filesystem::remove(to);
+    if (from.empty()) return;
+    std::filesystem::copy_file(from, to);
+    ::chmod(to.c_str(), 0755);
+  }
+  InitConfig config() {
+    InitConfig c;
+    c.function_name = "e2e-fn";
+    c.function_version = "7";
+    c.handler = "handler.main";
+    c.runtime = "provided";
+    c.memory_mb = 128;
+    c.log_group = "/aws/lambda/e2e-fn";
+    c.log_stream = "2026/11/23/[7]stream";
+    c.credentials = {"AKIDEXAMPLE", "secret", "session"};
+    c.environment = {{"MY_VAR", "my value"}, {"AWS_REGION", "evil-region"}};
+    return c;
+  }
+  void start(const InitConfig& c) {
+    ProcessSandboxOptions o;
+    o.init_path = init_;
+    o.code_dir = code_dir_;
+    o.seccomp_policy_path = env_or_empty("THAW_SECCOMP_POLICY");
+    o.tmp_size_mb = 16;
+    sandbox_ = std::make_unique<ProcessSandbox>(o);
+    auto ok = sandbox_->start(c);
+    ASSERT_TRUE(ok.ok()) << ok.error().message;
+  }
+  // Next non-log frame; log lines are collected into logs_.
+  Frame expect(FrameType type, int timeout_ms = 10000) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    for (;;) {
+      int left = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                      deadline - std::chrono::steady_clock::now())
+                                      .count());
+      if (left <= 0) {
+        ADD_FAILURE() << "no " << frame_type_name(type) << " frame in " << timeout_ms
+                      << " ms; logs:\n" << logs_;
+        return {};
+      }
+      auto f = sandbox_->receive(left);
+      if (!f.ok()) {
+        ADD_FAILURE() << f.error().message << "; logs:\n" << logs_;
+        return {};
+      }
+      if (!f->has_value()) continue;
+      Frame frame = std::move(**f);
+      if (frame.type == FrameType::kLogChunk) {
+        auto chunk = decode_log_chunk(frame.payload);
+        EXPECT_TRUE(chunk.ok());
+        if (chunk.ok()) logs_ += chunk->text;
+        continue;
+      }
+      EXPECT_EQ(frame_type_name(frame.type), frame_type_name(type))
+          << std::string(frame.payload.begin(), frame.payload.end()) << "\nlogs:\n" << logs_;
+      return frame;
+    }
+  }
+  void invoke(const std::string& id, const std::string& event) {
+    Invocation inv;
+    inv.deadline_ms = 1700000000000;
+    inv.invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:e2e-fn";
+    inv.payload.assign(event.begin(), event.end());
+    Frame f;
+    f.type = FrameType::kInvoke;
+    f.request_id = id;
+    f.payload = encode_invocation(inv);
+    auto ok = sandbox_->send(f);
+    ASSERT_TRUE(ok.ok()) << ok.error().message;
+  }
+  std::string call(const std::string& id, const std::string& event) {
+    invoke(id, event);
+    Frame r = expect(FrameType::kResponse);
+    EXPECT_EQ(r.request_id, id);
+    Frame m = expect(FrameType::kMetrics);
+    EXPECT_EQ(m.request_id, id);
+    return {r.payload.begin(), r.payload.end()};
+  }
+  void start_ready(const InitConfig& c) {
+    start(c);
+    Frame ready = expect(FrameType::kReady);
+    auto info = decode_ready(ready.payload);
+    ASSERT_TRUE(info.ok());
+    EXPECT_EQ(info->phase, ReadyPhase::kInitDone);
+    EXPECT_GT(info->init_duration_us, 0u);
+  }
+
+  std::string init_, code_dir_, logs_;
+  std::unique_ptr<ProcessSandbox> sandbox_;
+};
+
+TEST_F(ProcessSandboxE2E, CppBootstrapAnswersWithLogsAndMetrics) {
+  start_ready(config());
+  invoke("req-1", "echo:hello");
+  Frame r = expect(FrameType::kResponse);
+  EXPECT_EQ(std::string(r.payload.begin(), r.payload.end()), "hello");
+  // The function's output reached the host before its response.
+  EXPECT_NE(logs_.find("stdout line for req-1\n"), std::string::npos) << logs_;
+  EXPECT_NE(logs_.find("stderr line\n"), std::string::npos) << logs_;
+  EXPECT_NE(logs_.find("bootstrap: init as uid 993\n"), std::string::npos) << logs_;
+  auto m = decode_metrics(expect(FrameType::kMetrics).payload);
+  ASSERT_TRUE(m.ok());
+  EXPECT_GT(m->duration_us, 0u);
+  EXPECT_GT(m->max_memory_bytes, 100u * 1024);
+  EXPECT_EQ(call("req-2", "echo:again"), "again");
+}
+
+TEST_F(ProcessSandboxE2E, RuntimeSeesTheLambdaEnvironment) {
+  start_ready(config());
+  const std::pair<const char*, const char*> expected[] = {
+      {"AWS_LAMBDA_FUNCTION_NAME", "e2e-fn"},
+      {"AWS_LAMBDA_FUNCTION_VERSION", "7"},
+      {"AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"},
+      {"AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/e2e-fn"},
+      {"AWS_LAMBDA_LOG_STREAM_NAME", "2026/11/23/[7]stream"},
+      {"AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001"},
+      {"AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand"},
+      {"_HANDLER", "handler.main"},
+      {"LAMBDA_TASK_ROOT", "/var/task"},
+      {"LAMBDA_RUNTIME_DIR", "/var/runtime"},
+      {"AWS_REGION", "us-east-1"},  // the function's own AWS_REGION is reserved: dropped
+      {"AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"},
+      {"AWS_SESSION_TOKEN", "session"},
+      {"TZ", ":UTC"},
+      {"MY_VAR", "my value"},
+      {"AWS_EXECUTION_ENV", "<unset>"},  // not set for `provided`
+  };
+  int n = 0;
+  for (const auto& [name, value] : expected) {
+    EXPECT_EQ(call(fmt::format("env-{}", n++), std::string("env:") + name), value) << name;
+  }
+  EXPECT_NE(logs_.find("AWS_REGION is reserved"), std::string::npos) << logs_;
+}
+
+TEST_F(ProcessSandboxE2E, IsolatedUserPidHostnameAndFilesystem) {
+  start_ready(config());
+  // uid 993, PID 2 (thaw-init is PID 1 of the new PID namespace), own hostname.
+  EXPECT_EQ(call("who", "whoami"), "993 2 sandbox");
+  EXPECT_EQ(call("tmp", "tmp"), "tmp-ok task:Read-only file system");
+  if (!env_or_empty("THAW_SECCOMP_POLICY").empty()) {
+    EXPECT_EQ(call("ns", "unshare"), "Operation not permitted");
+  }
+}
+
+TEST_F(ProcessSandboxE2E, ExitMidInvocationIsRuntimeExitErrorWithStatus) {
+  start_ready(config());
+  invoke("dies", "exit:3");
+  Frame e = expect(FrameType::kError);
+  EXPECT_EQ(e.request_id, "dies");
+  auto report = decode_error_report(e.payload);
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->error_type, "Runtime.ExitError");
+  EXPECT_EQ(report->exit_status, 3);
+  EXPECT_NE(report->body.find("RequestId: dies Error: Runtime exited with error: exit status 3"),
+            std::string::npos)
+      << report->body;
+  expect(FrameType::kMetrics);
+  EXPECT_NE(logs_.find("exiting\n"), std::string::npos);
+  // The sandbox is unusable now and says so for the next invocation.
+  invoke("after", "echo:x");
+  auto again = decode_error_report(expect(FrameType::kError).payload);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->error_type, "Runtime.ExitError");
+}
+
+TEST_F(ProcessSandboxE2E, FunctionErrorKeepsItsType) {
+  start_ready(config());
+  invoke("bad", "error");
+  auto report = decode_error_report(expect(FrameType::kError).payload);
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->error_type, "Function.MyError");
+  EXPECT_EQ(report->body, R"({"errorMessage":"it broke","errorType":"MyError","stackTrace":[]})");
+  expect(FrameType::kMetrics);
+  EXPECT_EQ(call("ok", "echo:still alive"), "still alive");
+}
+
+TEST_F(ProcessSandboxE2E, TimeoutThenKillEndsEverything) {
+  start_ready(config());
+  invoke("slow", "sleep:30000");
+  auto f = sandbox_->receive(300);
+  ASSERT_TRUE(f.ok());
+  EXPECT_FALSE(f->has_value()) << "nothing may arrive before the function finishes";
+  auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(sandbox_->kill().ok());
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
+  auto st = sandbox_->exit_status();
+  ASSERT_TRUE(st.has_value());
+  EXPECT_TRUE(WIFSIGNALED(*st));
+  EXPECT_FALSE(sandbox_->receive(100).ok());
+}
+
+TEST_F(ProcessSandboxE2E, InitErrorFromTheRuntimeIsReportedOnce) {
+  InitConfig c = config();
+  c.environment.push_back({"FAIL_INIT", "missing setting"});
+  start(c);
+  auto report = decode_error_report(expect(FrameType::kInitError).payload);
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->error_type, "Runtime.BadConfig");
+  EXPECT_NE(report->body.find("missing setting"), std::string::npos);
+  // The runtime then exits; no second init error follows.
+  auto more = sandbox_->receive(300);
+  ASSERT_TRUE(more.ok());
+  if (more->has_value()) {
+    EXPECT_NE((*more)->type, FrameType::kInitError);
+  }
+}
+
+TEST_F(ProcessSandboxE2E, MissingBootstrapIsInvalidEntrypoint) {
+  install_bootstrap("");
+  start(config());
+  auto report = decode_error_report(expect(FrameType::kInitError).payload);
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->error_type, "Runtime.InvalidEntrypoint");
+  EXPECT_NE(report->body.find("Couldn't find valid bootstrap(s)"), std::string::npos);
+}
+
+TEST_F(ProcessSandboxE2E, RuntimeExitDuringInitIsExitError) {
+  std::ofstream(code_dir_ + "/bootstrap") << "#!/bin/sh\necho starting\nexit 42\n";
+  ::chmod((code_dir_ + "/bootstrap").c_str(), 0755);
+  start(config());
+  auto report = decode_error_report(expect(FrameType::kInitError).payload);
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->error_type, "Runtime.ExitError");
+  EXPECT_EQ(report->exit_status, 42);
+  EXPECT_NE(logs_.find("starting\n"), std::string::npos);
+}
+
+TEST_F(ProcessSandboxE2E, ShellBootstrapOverDevTcp) {
+  install_bootstrap(env_or_empty("THAW_TEST_SHELL_BOOTSTRAP"));
+  start_ready(config());
+  EXPECT_EQ(call("sh-1", R"({"x":1})"), R"(sh:{"x":1})");
+  EXPECT_NE(logs_.find("shell handling sh-1\n"), std::string::npos) << logs_;
+  EXPECT_EQ(call("sh-2", "second"), "sh:second");
+}
+
+TEST_F(ProcessSandboxE2E, LargestResponseCrossesEveryHop) {
+  start_ready(config());
+  EXPECT_EQ(call("big", "big:6291556").size(), 6291556u);
+}
+
+TEST_F(ProcessSandboxE2E, CgroupLimitsAndReportsMemory) {
+  start_ready(config());
+  auto s = sandbox_->stats();
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  EXPECT_EQ(s->memory_limit_bytes, 128u << 20);
+  EXPECT_GT(s->peak_memory_bytes, 0u);
+  EXPECT_EQ(s->oom_kills, 0u);
+}
+
+TEST(ProcessSandboxLayout, MountsBuildTheLambdaTree) {
+  ProcessSandboxOptions o;
+  o.code_dir = "/code";
+  o.layer_dirs = {"/l1", "/l2"};
+  o.tmp_size_mb = 10;
+  auto m = ProcessSandbox::layout_mounts(o, "/s");
+  auto find = [&](const std::string& target) -> const MountSpec* {
+    for (const auto& x : m) {
+      if (x.target == target) return &x;
+    }
+    return nullptr;
+  };
+  ASSERT_NE(find("/s/root/var/task"), nullptr);
+  EXPECT_TRUE(find("/s/root/var/task")->read_only);
+  ASSERT_NE(find("/s/root/opt"), nullptr);
+  EXPECT_EQ(find("/s/root/opt")->options, "lowerdir=/l2:/l1") << "later layers win";
+  EXPECT_EQ(find("/s/root/tmp")->options, "mode=1777,size=10m");
+  EXPECT_EQ(find("/s/root")->fstype, "overlay");
+  EXPECT_NE(find("/s/root/dev/urandom"), nullptr);
+}
+
+TEST(SeccompPolicy, ParsesRulesAndRejectsBadLinesByNumber) {
+  auto p = parse_seccomp_policy(
+      "# comment\n\ndeny bpf\ndeny clone3 ENOSYS\ndeny clone EPERM if arg0 & 0x10000000\n");
+  ASSERT_TRUE(p.ok()) << p.error().message;
+  ASSERT_EQ(p->deny.size(), 3u);
+  EXPECT_EQ(p->deny[1].errno_value, ENOSYS);
+  EXPECT_EQ(p->deny[2].arg_index, 0);
+  EXPECT_EQ(p->deny[2].arg_mask, 0x10000000u);
+  struct Bad {
+    const char* text;
+    const char* expect;
+  } bad[] = {{"allow bpf", "line 1: unknown action"},
+             {"deny\n", "missing syscall"},
+             {"\ndeny not_a_syscall", "line 2: unknown syscall"},
+             {"deny bpf EWHAT", "unknown errno"},
+             {"deny clone EPERM if arg9 & 1", "arg0..arg5"},
+             {"deny clone EPERM if arg0 & 0", "non-zero"},
+             {"deny clone EPERM when arg0", "malformed"}};
+  for (const auto& b : bad) {
+    auto r = parse_seccomp_policy(b.text);
+    ASSERT_FALSE(r.ok()) << b.text;
+    EXPECT_NE(r.error().message.find(b.expect), std::string::npos) << r.error().message;
+  }
+}
+
+TEST(SeccompPolicy, ShippedPolicyCompiles) {
+  std::string path = env_or_empty("THAW_SECCOMP_POLICY");
+  if (path.empty()) GTEST_SKIP() << "THAW_SECCOMP_POLICY not set; run via meson test";
+  auto p = load_seccomp_policy(path);
+  ASSERT_TRUE(p.ok()) << p.error().message;
+  EXPECT_GT(p->deny.size(), 20u);
+  auto bpf = compile_seccomp_policy(*p);
+  ASSERT_TRUE(bpf.ok()) << bpf.error().message;
+  EXPECT_GT(bpf->size(), p->deny.size());
+}
+
+}  // namespace
+}  // namespace thaw
