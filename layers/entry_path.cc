@@ -14,6 +14,21 @@ std::vector<std::string_view> split_path(std::string_view path) {
   return parts;
 }
 
+std::string printable_name(std::string_view raw) {
+  constexpr size_t kMaxShown = 200;
+  std::string out;
+  for (size_t i = 0; i < raw.size() && i < kMaxShown; ++i) {
+    auto c = static_cast<unsigned char>(raw[i]);
+    if (c < 0x20 || c == 0x7f || c == '\\') {
+      out += fmt::format("\\x{:02x}", c);
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  if (raw.size() > kMaxShown) out += "...";
+  return out;
+}
+
 std::string_view parent_of(std::string_view path) {
   size_t slash = path.rfind('/');
   return slash == std::string_view::npos ? std::string_view{} : path.substr(0, slash);
@@ -88,14 +103,15 @@ Result<std::string> resolve_link_lexically(std::string_view link_path, std::stri
     return Error::format(
         "the symlink target '{}' is absolute; only relative targets that stay inside "
         "the package are allowed",
-        target);
+        printable_name(target));
   }
   std::vector<std::string_view> at = split_path(parent_of(link_path));
   for (std::string_view part : split_path(target)) {
     if (part == ".") continue;
     if (part == "..") {
       if (at.empty()) {
-        return Error::format("the symlink target '{}' climbs above the package root", target);
+        return Error::format("the symlink target '{}' climbs above the package root",
+                             printable_name(target));
       }
       at.pop_back();
       continue;

@@ -34,6 +34,11 @@ Result<std::string> resolve_link_lexically(std::string_view link_path, std::stri
 // Splits on '/', dropping empty parts ("a//b/" -> {"a","b"}).
 std::vector<std::string_view> split_path(std::string_view path);
 
+// A name as it may appear in an error message: control bytes and '\' are
+// escaped (\xNN) so a hostile name cannot forge log lines, and anything past
+// 200 bytes is cut ("...").
+std::string printable_name(std::string_view raw);
+
 // "a/b/c" -> "a/b"; "c" -> "".
 std::string_view parent_of(std::string_view path);
 

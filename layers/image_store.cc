@@ -361,7 +361,6 @@ Result<GcReport> ImageStore::gc(const std::set<std::string>& referenced,
     // Image first: find() treats "no image" as absent, never half-present.
     if (::unlink(image.c_str()) != 0) return Error::from_errno("unlink {}", image);
     ::unlink(record_path(digest).c_str());
-    lock->remove_file();
     report.removed.push_back(digest);
     report.bytes_freed += static_cast<uint64_t>(st.st_size);
   }

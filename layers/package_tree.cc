@@ -28,14 +28,18 @@ Result<void> PackageTree::add(const std::string& path, NodeKind kind, std::strin
     std::string parent = path.substr(0, slash);
     auto it = nodes_.find(parent);
     if (it == nodes_.end()) {
+      name_bytes_ += parent.size();
       nodes_.emplace(std::move(parent), Node{NodeKind::kDirectory, true, {}});
     } else if (it->second.kind != NodeKind::kDirectory) {
-      return Error::format("its parent '{}' is a {} in the package, not a directory", parent,
-                           kind_name(it->second.kind));
+      return Error::format("its parent '{}' is a {} in the package, not a directory",
+                           printable_name(parent), kind_name(it->second.kind));
     }
   }
   auto [it, inserted] = nodes_.try_emplace(path, Node{kind, false, std::move(link_target)});
-  if (inserted) return Ok();
+  if (inserted) {
+    name_bytes_ += path.size() + it->second.target.size();
+    return Ok();
+  }
   if (kind == NodeKind::kDirectory && it->second.kind == NodeKind::kDirectory &&
       it->second.implicit) {
     it->second.implicit = false;
@@ -44,7 +48,7 @@ Result<void> PackageTree::add(const std::string& path, NodeKind kind, std::strin
   return Error::format(
       "'{}' appears twice in the package (already a {}); names must be unique after "
       "removing './' and repeated '/'",
-      path, kind_name(it->second.kind));
+      printable_name(path), kind_name(it->second.kind));
 }
 
 Result<bool> PackageTree::walk(std::string& at, std::string_view target, int& hops) const {
@@ -77,12 +81,14 @@ Result<void> PackageTree::check_symlinks() const {
     std::string at(parent_of(path));
     int hops = 0;
     auto inside = walk(at, node.target, hops);
-    if (!inside) return std::move(inside).error().context(fmt::format("symlink '{}'", path));
+    if (!inside) {
+      return std::move(inside).error().context(fmt::format("symlink '{}'", printable_name(path)));
+    }
     if (!*inside) {
       return Error::format(
           "symlink '{}' -> '{}' leaves the package once the symlinks it passes through are "
           "followed; point it at a path inside the package",
-          path, node.target);
+          printable_name(path), printable_name(node.target));
     }
   }
   return Ok();

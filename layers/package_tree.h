@@ -29,6 +29,8 @@ class PackageTree {
   Result<void> check_symlinks() const;
 
   uint64_t size() const { return nodes_.size(); }
+  // Bytes of every name held, implicit parents included.
+  uint64_t name_bytes() const { return name_bytes_; }
 
  private:
   struct Node {
@@ -40,6 +42,7 @@ class PackageTree {
   Result<bool> walk(std::string& at, std::string_view target, int& hops) const;
 
   std::unordered_map<std::string, Node> nodes_;
+  uint64_t name_bytes_ = 0;
 };
 
 }  // namespace thaw::layers

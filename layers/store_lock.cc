@@ -31,7 +31,7 @@ Result<StoreLock> StoreLock::acquire(const std::string& path, Mode mode) {
   }
 }
 
-void StoreLock::remove_file() {
+StoreLock::~StoreLock() {
   if (held()) ::unlink(path_.c_str());
 }
 

@@ -18,10 +18,15 @@ class StoreLock {
   // another holder has it.
   static Result<StoreLock> acquire(const std::string& path, Mode mode);
 
+  StoreLock() = default;
+  StoreLock(StoreLock&&) noexcept = default;
+  StoreLock& operator=(StoreLock&&) = delete;
+  // Deletes the lock file while still holding it, so lock files never pile
+  // up (a hostile client uploading many distinct ZIPs would otherwise fill
+  // locks/); a waiter that opened the old file notices and retries.
+  ~StoreLock();
+
   bool held() const { return fd_.valid(); }
-  // Deletes the lock file while still holding it (after the image is gone),
-  // so lock files do not pile up; waiters notice the unlinked inode and retry.
-  void remove_file();
 
  private:
   std::string path_;

@@ -24,6 +24,9 @@ struct ZipPolicy {
   // entry; a larger overall ratio means overlapping entries or nested tricks.
   uint64_t max_ratio = 200;
   uint64_t ratio_floor_bytes = 16ull * 1024 * 1024;
+  // Bytes of all names the package tree holds (implicit parents included):
+  // deep names multiply through their parents, so this bounds memory.
+  uint64_t max_total_name_bytes = 32ull * 1024 * 1024;
   // Linux PATH_MAX / NAME_MAX, and a depth no real package reaches.
   uint32_t max_path_bytes = 4095;
   uint32_t max_component_bytes = 255;

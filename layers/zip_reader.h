@@ -47,11 +47,4 @@ Result<UnpackStats> read_zip(std::span<const uint8_t> zip, const ZipPolicy& poli
 // devices, FIFOs, sockets. Errors say "it is ..."; the caller names the entry.
 Result<void> check_entry_type(archive_entry* entry);
 
-// Walks the central directory (APPNOTE 4.3.12-4.3.16, ZIP64 too) before
-// libarchive builds its in-memory copy: refuses bytes with no end record (not
-// a ZIP, or truncated), a directory that is cut short, more than
-// `max_entries` declared entries, no entries at all, and FIFO/device/socket
-// entries (which libarchive would report as plain files). Returns the count.
-Result<uint64_t> scan_central_directory(std::span<const uint8_t> zip, uint64_t max_entries);
-
 }  // namespace thaw::layers

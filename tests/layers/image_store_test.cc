@@ -103,6 +103,7 @@ TEST(ImageStore, ConcurrentUploadsOfOneZipConvertOnce) {
   }
   EXPECT_EQ(count_entries(tmp / "state/images"), 2u);
   EXPECT_EQ(count_entries(tmp / "state/tmp"), 0u);
+  EXPECT_EQ(count_entries(tmp / "state/locks"), 0u);
 }
 
 TEST(ImageStore, RefusalsLeaveNothingBehind) {
@@ -123,6 +124,7 @@ TEST(ImageStore, RefusalsLeaveNothingBehind) {
   }
   EXPECT_EQ(count_entries(tmp / "state/images"), 0u);
   EXPECT_EQ(count_entries(tmp / "state/tmp"), 0u);
+  EXPECT_EQ(count_entries(tmp / "state/locks"), 0u) << "lock files must not pile up";
 }
 
 TEST(ImageStore, EnforcesTheZipAndBudgetLimits) {
