@@ -1,0 +1,237 @@
+// Real-KVM tests of sandbox/vmm/: whole machines built by build_machine()
+// from tiny hand-assembled ELF guests: console output and clean i8042 exit,
+// guest faults ending the VM with exit 3, pause/resume with a consistent
+// guest state, stop, and the control socket against a live VM.
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "common/file_util.h"
+#include "sandbox/kvm/kvm_system.h"
+#include "sandbox/vmm/control_socket.h"
+#include "sandbox/vmm/machine.h"
+#include "sandbox/vmm/vmm_control.h"
+#include "tests/sandbox/image_builders.h"
+
+namespace thaw::sandbox {
+namespace {
+
+constexpr uint64_t kEntry = 0x100000;
+constexpr uint64_t kCounterAddress = 0x200000;
+
+#define REQUIRE_KVM()                                                        \
+  do {                                                                       \
+    auto kvm = KvmSystem::open();                                            \
+    if (!kvm) GTEST_SKIP() << "no usable KVM: " << kvm.error().message;      \
+  } while (0)
+
+// mov dx, port ; mov al, byte ; out dx, al
+void emit_out(std::vector<uint8_t>& c, uint16_t port, uint8_t byte) {
+  c.insert(c.end(), {0x66, 0xba, static_cast<uint8_t>(port), static_cast<uint8_t>(port >> 8),
+                     0xb0, byte, 0xee});
+}
+
+std::vector<uint8_t> hello_guest() {
+  std::vector<uint8_t> c;
+  for (char ch : std::string("thaw ok\n")) emit_out(c, 0x3f8, static_cast<uint8_t>(ch));
+  emit_out(c, 0x64, 0xfe);  // i8042 CPU reset: clean exit
+  c.insert(c.end(), {0xeb, 0xfe});  // jmp $ (never reached)
+  return c;
+}
+
+// inc qword [kCounterAddress] ; jmp back: a guest that runs until stopped.
+std::vector<uint8_t> counter_guest() {
+  return {0x48, 0xff, 0x04, 0x25, 0x00, 0x00, 0x20, 0x00,  // inc qword [0x200000]
+          0xeb, 0xf6};                                      // jmp -10
+}
+
+struct Machine {
+  std::string dir;
+  VmmConfig config;
+  std::unique_ptr<Vmm> vmm;
+  std::string serial() {
+    std::ifstream f(config.serial_path);
+    std::stringstream s;
+    s << f.rdbuf();
+    return s.str();
+  }
+  ~Machine() {
+    vmm.reset();
+    if (!dir.empty()) std::system(("rm -rf " + dir).c_str());
+  }
+};
+
+std::unique_ptr<Machine> make(const std::vector<uint8_t>& code, int& failure) {
+  auto m = std::make_unique<Machine>();
+  char tmpl[] = "/tmp/thaw-vmm-test-XXXXXX";
+  m->dir = ::mkdtemp(tmpl);
+  auto image = testing::make_elf(kEntry, {{kEntry, code, code.size()}});
+  std::string kernel = m->dir + "/guest.elf";
+  EXPECT_TRUE(write_file_atomic(kernel, image));
+  m->config.kernel_path = kernel;
+  m->config.mem_mib = 16;
+  m->config.serial_path = m->dir + "/serial.log";
+  m->config.cpu_model = default_cpu_model();
+  auto vmm = build_machine(m->config, failure);
+  EXPECT_TRUE(vmm) << vmm.error().message;
+  if (vmm) m->vmm = std::move(*vmm);
+  return m;
+}
+
+TEST(Vmm, GuestPrintsOnSerialAndEndsCleanlyThroughTheI8042) {
+  REQUIRE_KVM();
+  int failure = 0;
+  auto m = make(hello_guest(), failure);
+  ASSERT_TRUE(m->vmm);
+  ASSERT_TRUE(m->vmm->start());
+  EXPECT_EQ(m->vmm->wait(), kExitClean);
+  EXPECT_NE(m->vmm->stop_reason().find("i8042"), std::string::npos) << m->vmm->stop_reason();
+  EXPECT_EQ(m->serial(), "thaw ok\n");
+  EXPECT_EQ(m->vmm->exit_stats().get(ExitKind::kIo), 9u) << "8 bytes + the reset";
+  auto devices = m->vmm->device_stats();
+  ASSERT_FALSE(devices.empty());
+  EXPECT_EQ(devices[0].name, "serial");
+  EXPECT_EQ(devices[0].counters[1].second, 8u) << "serial bytes_written";
+}
+
+TEST(Vmm, TripleFaultEndsTheVmWithExit3AndTheRip) {
+  REQUIRE_KVM();
+  int failure = 0;
+  auto m = make({0x0f, 0x0b}, failure);  // ud2 with an empty IDT
+  ASSERT_TRUE(m->vmm);
+  ASSERT_TRUE(m->vmm->start());
+  EXPECT_EQ(m->vmm->wait(), kExitGuestFault);
+  EXPECT_NE(m->vmm->stop_reason().find("triple fault"), std::string::npos)
+      << m->vmm->stop_reason();
+  EXPECT_NE(m->vmm->stop_reason().find("RIP 0x100000"), std::string::npos)
+      << m->vmm->stop_reason();
+}
+
+TEST(Vmm, UnclaimedPortsReadAllOnesAndAreCounted) {
+  REQUIRE_KVM();
+  // in al, 0x99 ; mov [0x200000], al ; out 0x64 <- 0xfe
+  std::vector<uint8_t> c{0xe4, 0x99, 0x88, 0x04, 0x25, 0x00, 0x00, 0x20, 0x00};
+  emit_out(c, 0x64, 0xfe);
+  int failure = 0;
+  auto m = make(c, failure);
+  ASSERT_TRUE(m->vmm);
+  ASSERT_TRUE(m->vmm->start());
+  EXPECT_EQ(m->vmm->wait(), kExitClean);
+  EXPECT_EQ(*m->vmm->memory().read_obj<uint8_t>(kCounterAddress), 0xff);
+  EXPECT_EQ(m->vmm->exit_stats().get(ExitKind::kIoUnhandled), 1u);
+}
+
+TEST(Vmm, PauseHoldsTheGuestStillAndResumeContinuesIt) {
+  REQUIRE_KVM();
+  int failure = 0;
+  auto m = make(counter_guest(), failure);
+  ASSERT_TRUE(m->vmm);
+  ASSERT_TRUE(m->vmm->start());
+  auto counter = [&] { return *m->vmm->memory().read_obj<uint64_t>(kCounterAddress); };
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (counter() < 100 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_GE(counter(), 100u) << "guest did not run";
+
+  ASSERT_TRUE(m->vmm->pause());
+  EXPECT_TRUE(m->vmm->paused());
+  uint64_t frozen = counter();
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  EXPECT_EQ(counter(), frozen) << "a paused guest must not run";
+  auto regs = m->vmm->vcpu(0).get_regs();  // readable while parked
+  ASSERT_TRUE(regs);
+  EXPECT_GE(regs->rip, kEntry);
+  EXPECT_LT(regs->rip, kEntry + counter_guest().size());
+  EXPECT_TRUE(m->vmm->pause()) << "pause is idempotent";
+
+  ASSERT_TRUE(m->vmm->resume());
+  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (counter() == frozen && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_GT(counter(), frozen) << "resumed guest did not continue";
+  m->vmm->request_stop(kExitClean, "test done");
+  EXPECT_EQ(m->vmm->wait(), kExitClean);
+  EXPECT_EQ(m->vmm->stop_reason(), "test done");
+}
+
+std::string ask(int fd, const std::string& request) {
+  std::string line = request + "\n";
+  EXPECT_EQ(::write(fd, line.data(), line.size()), static_cast<ssize_t>(line.size()));
+  std::string reply;
+  char c;
+  while (::read(fd, &c, 1) == 1 && c != '\n') reply += c;
+  return reply;
+}
+
+TEST(Vmm, ControlSocketPausesReportsAndStopsALiveVm) {
+  REQUIRE_KVM();
+  int failure = 0;
+  auto m = make(counter_guest(), failure);
+  ASSERT_TRUE(m->vmm);
+  VmmControl control(*m->vmm);
+  std::string path = m->dir + "/api.sock";
+  auto server = ControlSocket::create(path, m->vmm->io_loop(), control);
+  ASSERT_TRUE(server) << server.error().message;
+  ASSERT_TRUE(m->vmm->start());
+
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path.c_str());
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  UniqueFd client(fd);
+
+  EXPECT_EQ(ask(fd, R"({"op":"pause"})"), R"({"ok":true})");
+  auto stats = boost::json::parse(ask(fd, R"({"op":"stats"})")).as_object();
+  EXPECT_EQ(stats["ok"], true);
+  EXPECT_EQ(stats["state"], "paused");
+  EXPECT_TRUE(stats["exits"].as_object().contains("mmio"));
+  EXPECT_TRUE(stats["devices"].as_object().contains("serial"));
+  EXPECT_EQ(ask(fd, R"({"op":"resume"})"), R"({"ok":true})");
+  stats = boost::json::parse(ask(fd, R"({"op":"stats"})")).as_object();
+  EXPECT_EQ(stats["state"], "running");
+  EXPECT_EQ(ask(fd, R"({"op":"stop"})"), R"({"ok":true})");
+  EXPECT_EQ(m->vmm->wait(), kExitClean);
+  server->reset();  // after the loop stopped
+}
+
+TEST(Vmm, BadConfigurationIsAUsageError) {
+  VmmConfig config;
+  config.kernel_path = "/nonexistent";
+  config.vcpus = 0;
+  int failure = 0;
+  auto vmm = build_machine(config, failure);
+  ASSERT_FALSE(vmm);
+  EXPECT_EQ(failure, kExitUsage);
+  EXPECT_NE(vmm.error().message.find("--vcpus 0"), std::string::npos) << vmm.error().message;
+  config.vcpus = 1;
+  config.vsock_cid = 2;
+  config.vsock_uds = "/tmp/x";
+  vmm = build_machine(config, failure);
+  ASSERT_FALSE(vmm);
+  EXPECT_NE(vmm.error().message.find("--vsock-cid 2"), std::string::npos);
+}
+
+TEST(Vmm, MissingKernelFileIsAUsageError) {
+  REQUIRE_KVM();
+  VmmConfig config;
+  config.kernel_path = "/nonexistent/kernel";
+  config.mem_mib = 16;
+  config.serial_path = "/dev/null";
+  int failure = 0;
+  auto vmm = build_machine(config, failure);
+  ASSERT_FALSE(vmm);
+  EXPECT_EQ(failure, kExitUsage);
+  EXPECT_NE(vmm.error().message.find("--kernel"), std::string::npos) << vmm.error().message;
+}
+
+}  // namespace
+}  // namespace thaw::sandbox
