@@ -150,3 +150,28 @@ void scenario_blk_bad_addr(void) {
   else if (st == -E_IO) uprintf("blk-bad-addr: device set DEVICE_NEEDS_RESET ok\n");
   else ufail("blk-bad-addr: request into unbacked address 0x%lx returned %ld", addr, st);
 }
+
+/* thaw.kind=loop|avail-jump|huge-length|bad-head: one malformed request
+ * (syscall_abi.h enum blk_hostile). Passing means the device refused it in
+ * a contract-conforming way; thaw-vmm may instead stop the VM (exit 4). */
+void scenario_blk_hostile(void) {
+  static const struct {
+    const char *name;
+    uint32_t kind;
+  } kinds[] = {{"loop", kHostileDescLoop}, {"avail-jump", kHostileAvailJump},
+               {"huge-length", kHostileHugeLength}, {"bad-head", kHostileBadHead}};
+  size_t len;
+  const char *kind = user_arg("thaw.kind", &len);
+  if (!kind) ufail("blk-hostile: add thaw.kind=loop|avail-jump|huge-length|bad-head");
+  for (size_t i = 0; i < ARRAY_SIZE(kinds); i++) {
+    if (strlen(kinds[i].name) != len || strncmp(kinds[i].name, kind, len) != 0) continue;
+    info(0);
+    uprintf("blk-hostile: posting a %s request\n", kinds[i].name);
+    int64_t r = syscall4(SYS_blk_hostile, 0, kinds[i].kind, 0, 0);
+    if (r == 0) uprintf("blk-hostile: device answered IOERR ok\n");
+    else if (r == -E_IO) uprintf("blk-hostile: device set DEVICE_NEEDS_RESET ok\n");
+    else ufail("blk-hostile: %s request ended with %ld (status or error)", kinds[i].name, r);
+    return;
+  }
+  ufail("blk-hostile: unknown thaw.kind \"%.*s\"", (int)len, kind);
+}

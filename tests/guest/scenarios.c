@@ -15,6 +15,7 @@ static const struct scenario table[] = {
     {"blk-irq", scenario_blk_irq},
     {"blk-bad-addr", scenario_blk_bad_addr},
     {"multi-disk", scenario_multi_disk},
+    {"blk-hostile", scenario_blk_hostile},
     {"vsock", scenario_vsock},
     {"vsock-listen", scenario_vsock_listen},
     {"vsock-connect", scenario_vsock_connect},
@@ -27,7 +28,7 @@ const struct scenario *scenario_find(const char *name, size_t len) {
 }
 
 const char *scenario_names(void) {
-  return "hello counter timer triple-fault bad-insn user-fault blk blk-ro blk-irq blk-bad-addr multi-disk vsock vsock-listen vsock-connect";
+  return "hello counter timer triple-fault bad-insn user-fault blk blk-ro blk-irq blk-bad-addr multi-disk blk-hostile vsock vsock-listen vsock-connect";
 }
 
 void scenario_hello(void) { uprintf("hello: Hello from the thaw test guest\n"); }

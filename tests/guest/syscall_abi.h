@@ -19,6 +19,7 @@ enum syscall_number {
   SYS_vsock_send = 24,  /* (int conn, const void *buf, size_t len) -> len */
   SYS_vsock_recv = 25,  /* (int conn, void *buf, size_t size, uint64_t timeout_ticks) -> len, 0 = EOF */
   SYS_vsock_close = 26, /* (int conn) */
+  SYS_blk_hostile = 12, /* (unsigned disk, enum blk_hostile kind) -> see virtio_blk.h */
   SYS_bad_insn = 30,    /* () executes an instruction PVM cannot emulate at CPL0 */
   SYS_triple_fault = 31,/* () */
 };
@@ -47,6 +48,15 @@ struct blk_info {
   uint64_t interrupts;       /* used-buffer interrupts taken by this disk */
   uint32_t slot;             /* virtio-mmio slot: 0xd0000000 + slot * 0x1000 */
   uint32_t gsi;
+};
+
+/* Malformed requests a hostile guest might post (DESIGN.md "The guest is
+ * hostile"); thaw-vmm must refuse each without hanging or crashing. */
+enum blk_hostile {
+  kHostileDescLoop = 1,   /* descriptor chain whose NEXT links form a cycle */
+  kHostileAvailJump = 2,  /* avail idx moved by more than the queue size */
+  kHostileHugeLength = 3, /* a 4 GiB - 1 data length */
+  kHostileBadHead = 4,    /* avail ring names descriptor >= queue size */
 };
 
 struct blk_request {

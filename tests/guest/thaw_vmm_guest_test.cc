@@ -119,10 +119,11 @@ TEST_F(GuestTest, CounterSequenceMatchesHostComputation) {
   }
 }
 
-// Checks every "counter: K lcg=X" line: K runs 1, 2, 3, ... without a gap
-// and X is the LCG after K*step iterations. Returns the last K.
+// Checks every complete "counter: K lcg=X" line: K runs 1, 2, 3, ...
+// without a gap and X is the LCG after K*step iterations. A pause or stop
+// can land mid-line, so the unterminated tail is ignored. Returns the last K.
 int check_counter_lines(const std::string& serial, uint64_t step) {
-  std::istringstream in(serial);
+  std::istringstream in(serial.substr(0, serial.rfind('\n') + 1));
   std::string line;
   uint64_t x = 1;
   int expected = 1;
@@ -208,6 +209,46 @@ TEST_F(GuestTest, BlkRequestOutsideGuestRamIsRefused) {
   for (uint32_t i = 0; i < kSector; i++) ASSERT_EQ(image[kSector + i], host_pattern(1, i));
 }
 
+// Each malformed request must end in a contract-conforming refusal: the
+// device marks itself broken and thaw-vmm stops this VM with exit 4 and a
+// reason naming the fault, or the guest sees IOERR / DEVICE_NEEDS_RESET.
+// It must never hang (the run's deadline) nor take the host process down.
+struct HostileCase {
+  const char* kind;
+  const char* reason;  // what thaw-vmm's exit-4 message must mention
+};
+
+class HostileBlkTest : public GuestTest, public ::testing::WithParamInterface<HostileCase> {};
+
+TEST_P(HostileBlkTest, RefusedWithoutHarmingHost) {
+  std::string disk = make_disk("disk.img");
+  std::vector<uint8_t> before = read_disk(disk);
+  VmmExit e = run(std::string("thaw.test=blk-hostile thaw.kind=") + GetParam().kind, {"--disk", disk});
+  EXPECT_TRUE(has_line(e, std::string("blk-hostile: posting a ") + GetParam().kind + " request")) << describe(e);
+  if (e.exit_code == 4) {
+    EXPECT_NE(e.stderr_text.find(GetParam().reason), std::string::npos)
+        << "exit-4 reason does not mention \"" << GetParam().reason << "\"\n" << describe(e);
+  } else {
+    EXPECT_EQ(e.exit_code, 0) << describe(e);
+    EXPECT_TRUE(has_line(e, "blk-hostile: device answered IOERR ok") ||
+                has_line(e, "blk-hostile: device set DEVICE_NEEDS_RESET ok"))
+        << describe(e);
+  }
+  EXPECT_EQ(read_disk(disk), before) << "a refused request changed the image";
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Requests, HostileBlkTest,
+    ::testing::Values(HostileCase{"loop", "loop"}, HostileCase{"avail-jump", "queue size"},
+                      HostileCase{"huge-length", "outside guest RAM"},
+                      HostileCase{"bad-head", "queue size"}),
+    [](const ::testing::TestParamInfo<HostileCase>& info) {
+      std::string name;
+      for (const char* p = info.param.kind; *p; p++)
+        if (*p != '-') name += *p;
+      return name;
+    });
+
 TEST_F(GuestTest, DisksTakeSlotsAndGsisInCommandLineOrder) {
   std::string a = make_disk("a.img"), b = make_disk("b.img"), c = make_disk("c.img");
   VmmExit e = run("thaw.test=multi-disk",
@@ -276,7 +317,8 @@ TEST_F(GuestTest, ControlSocketPausesAndResumesExactly) {
   int last = check_counter_lines(at_pause, kStep);
   auto resumed = control(api, R"({"op":"resume"})");
   ASSERT_TRUE(resumed.ok()) << resumed.error().message;
-  ASSERT_TRUE(vmm->wait_for_serial("counter: " + std::to_string(last + 3) + " ", seconds(30)).ok())
+  // Round last+4 has begun printing, so round last+3 is complete.
+  ASSERT_TRUE(vmm->wait_for_serial("counter: " + std::to_string(last + 4) + " ", seconds(30)).ok())
       << vmm->serial();
   auto stopped = control(api, R"({"op":"stop"})");
   ASSERT_TRUE(stopped.ok()) << stopped.error().message;

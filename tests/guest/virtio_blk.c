@@ -4,6 +4,7 @@
  * also a test of the virtio interrupt path (irqfd -> IOAPIC -> LAPIC). */
 #include "virtio_blk.h"
 
+#include "arch.h"
 #include "kernel.h"
 
 enum { kFeatureRo = 5, kFeatureFlush = 9, kSectorSize = 512, kTimeoutTicks = 500 };
@@ -95,4 +96,41 @@ int64_t blk_io(unsigned disk, const struct blk_request *req) {
   }
   if (id != (uint32_t)head) vm_fail("virtio-blk: used id %u, only %d was in flight", id, head);
   return d->status;
+}
+
+int64_t blk_hostile(unsigned disk, uint32_t kind) {
+  if (disk >= disk_count) return -E_NODEV;
+  struct disk *d = &disks[disk];
+  struct virtq *q = &d->q;
+  if (q->num_free < 3 || q->size < 4) return -E_INVAL;
+  /* Build a normal 3-descriptor read in descriptors 0-2 by hand, then
+   * break it the way `kind` says. The queue is not usable afterwards. */
+  static uint8_t data[512];
+  d->header = (struct blk_header){.type = kBlkTypeIn, .sector = 0};
+  d->status = 0xff;
+  q->desc[0] = (struct virtq_desc){(uint64_t)&d->header, sizeof d->header, kVirtqDescNext, 1};
+  q->desc[1] = (struct virtq_desc){(uint64_t)data, sizeof data, kVirtqDescNext | kVirtqDescWrite, 2};
+  q->desc[2] = (struct virtq_desc){(uint64_t)&d->status, 1, kVirtqDescWrite, 0};
+  uint16_t head = 0, advance = 1;
+  switch (kind) {
+    /* status -> data -> status ...: all device-writable, so only a length or
+     * loop bound can stop the walk. */
+    case kHostileDescLoop: q->desc[2].flags |= kVirtqDescNext, q->desc[2].next = 1; break;
+    case kHostileAvailJump: advance = (uint16_t)(q->size + 5); break;
+    case kHostileHugeLength: q->desc[1].len = 0xffffffffu; break;
+    case kHostileBadHead: head = (uint16_t)(q->size + 3); break;
+    default: return -E_INVAL;
+  }
+  q->avail[2 + q->avail_idx % q->size] = head;
+  barrier();
+  q->avail_idx = (uint16_t)(q->avail_idx + advance);
+  q->avail[1] = q->avail_idx;
+  virtq_kick(q);
+  uint64_t deadline = timer_ticks() + kTimeoutTicks;
+  while (!d->dev.needs_reset) {
+    if (*(volatile uint16_t *)(q->used + 2) != q->last_used) return d->status == kBlkStatusIoErr ? 0 : d->status;
+    if (timer_ticks() >= deadline) return -E_TIMEDOUT;
+    wait_for_interrupt();
+  }
+  return -E_IO;
 }

@@ -21,3 +21,7 @@ void blk_probe(uint64_t base, unsigned slot, unsigned gsi);
 int64_t blk_info(unsigned disk, struct blk_info *out);
 /* Returns the device's status byte (0 ok) or a negative error. */
 int64_t blk_io(unsigned disk, const struct blk_request *req);
+/* Puts a deliberately malformed request on disk's queue (enum blk_hostile
+ * in syscall_abi.h) and waits for the device's verdict: 0 = it completed
+ * with IOERR, -E_IO = DEVICE_NEEDS_RESET, anything else is returned as is. */
+int64_t blk_hostile(unsigned disk, uint32_t kind);
