@@ -1,7 +1,7 @@
 // A `provided` runtime for the end-to-end tests: a plain C++ Runtime API
 // client (blocking sockets, no libraries) whose behaviour per invocation
 // is chosen by the event: "echo:T", "env:NAME", "exit:N", "error",
-// "sleep:MS", "tmp", "whoami", "unshare", "big:N".
+// "sleep:MS", "tmp", "whoami", "unshare", "big:N", "ping".
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -121,6 +121,8 @@ int main() {
       int task_errno = errno;
       out = std::string(tmp_ok ? "tmp-ok" : "tmp-fail") + " task:" +
             (task >= 0 ? "writable" : std::strerror(task_errno));
+    } else if (ev == "ping") {
+      out = "pong";  // the trivial function of the round-trip benchmark
     } else if (ev == "whoami") {
       char host[64] = {};
       ::gethostname(host, sizeof host - 1);
