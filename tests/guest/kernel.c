@@ -206,6 +206,10 @@ static int64_t system_call(struct trap_frame *f) {
       serial_write((const char *)f->rdi, f->rsi);
       return (int64_t)f->rsi;
     }
+    case SYS_write_irq: {
+      int64_t n = serial_write_irq((const char *)f->rdi, f->rsi, 100);
+      return n < 0 ? -E_TIMEDOUT : n;
+    }
     case SYS_exit:
       if (f->rdi) vm_exit_ok();
       kprintf("thaw-test-guest: scenario failed, ending the VM by triple fault\n");

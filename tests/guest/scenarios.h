@@ -16,6 +16,7 @@ const char *scenario_names(void);
 void scenario_hello(void);
 void scenario_counter(void);
 void scenario_timer(void);
+void scenario_serial_irq(void);
 void scenario_triple_fault(void);
 void scenario_bad_insn(void);
 void scenario_user_fault(void);

@@ -10,6 +10,7 @@ enum syscall_number {
   SYS_exit = 2,         /* (int ok) -> never returns */
   SYS_cmdline = 3,      /* (char *buf, size_t size) -> length */
   SYS_irq_stats = 4,    /* (struct irq_stats *out) */
+  SYS_write_irq = 5,    /* (const char *buf, size_t len) -> THR-empty interrupts taken, <0 timeout */
   SYS_blk_info = 10,    /* (unsigned disk, struct blk_info *out) */
   SYS_blk_io = 11,      /* (unsigned disk, struct blk_request *req) -> virtio status */
   SYS_vsock_cid = 20,   /* () -> guest CID */

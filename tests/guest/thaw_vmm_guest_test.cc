@@ -146,6 +146,22 @@ TEST_F(GuestTest, ApicTimerInterruptsUserCode) {
       << describe(e);
 }
 
+TEST_F(GuestTest, SerialThrEmptyInterruptDrivesOutput) {
+  VmmExit e = run("thaw.test=serial-irq");
+  EXPECT_EQ(e.exit_code, 0) << describe(e);
+  EXPECT_TRUE(has_line(e, "serial-irq: this line was sent one byte per THR-empty interrupt")) << describe(e);
+  // 16550: one interrupt when IER enables it with THR empty, then one per byte.
+  EXPECT_TRUE(has_line(e, "serial-irq: took 65 THR-empty interrupts on gsi 4 for 64 bytes")) << describe(e);
+}
+
+TEST_F(GuestTest, SecondVcpuWaitsForSipiWithoutBlockingExit) {
+  // vCPU 1 stays in wait-for-SIPI (the guest never starts it); the
+  // i8042 reset from vCPU 0 must still end the whole VM cleanly.
+  VmmExit e = run("thaw.test=hello", {"--vcpus", "2"});
+  EXPECT_EQ(e.exit_code, 0) << describe(e);
+  EXPECT_NE(e.serial.find("thaw-test-guest: done hello ok"), std::string::npos) << describe(e);
+}
+
 TEST_F(GuestTest, BlkReadWriteFlushVerifiedOnBothSides) {
   std::string disk = make_disk("disk.img");
   VmmExit e = run("thaw.test=blk", {"--disk", disk});
