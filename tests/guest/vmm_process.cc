@@ -142,8 +142,8 @@ Result<void> VmmProcess::wait_for_serial(const std::string& text, std::chrono::m
 
 std::vector<std::string> guest_args(const TestBinaries& bin, const std::string& cmdline,
                                     const std::vector<std::string>& extra) {
-  std::vector<std::string> args = {"--kernel", bin.guest, "--cmdline", cmdline, "--mem", "64",
-                                   "--vcpus", "1"};
+  // One vCPU is thaw-vmm's default; tests that want more pass --vcpus.
+  std::vector<std::string> args = {"--kernel", bin.guest, "--cmdline", cmdline, "--mem", "64"};
   args.insert(args.end(), extra.begin(), extra.end());
   return args;
 }
