@@ -20,6 +20,7 @@ static const struct scenario table[] = {
     {"vsock", scenario_vsock},
     {"vsock-listen", scenario_vsock_listen},
     {"vsock-connect", scenario_vsock_connect},
+    {"vsock-bulk", scenario_vsock_bulk},
 };
 
 const struct scenario *scenario_find(const char *name, size_t len) {
@@ -29,7 +30,7 @@ const struct scenario *scenario_find(const char *name, size_t len) {
 }
 
 const char *scenario_names(void) {
-  return "hello counter timer serial-irq triple-fault bad-insn user-fault blk blk-ro blk-irq blk-bad-addr multi-disk blk-hostile vsock vsock-listen vsock-connect";
+  return "hello counter timer serial-irq triple-fault bad-insn user-fault blk blk-ro blk-irq blk-bad-addr multi-disk blk-hostile vsock vsock-listen vsock-connect vsock-bulk";
 }
 
 void scenario_hello(void) { uprintf("hello: Hello from the thaw test guest\n"); }

@@ -29,3 +29,4 @@ void scenario_blk_hostile(void);
 void scenario_vsock(void);
 void scenario_vsock_listen(void);
 void scenario_vsock_connect(void);
+void scenario_vsock_bulk(void);

@@ -407,6 +407,38 @@ TEST_F(GuestTest, VsockHostConnectsToGuest) {
   EXPECT_EQ(missing_lines(*e, kListenLines), "") << describe(*e);
 }
 
+TEST_F(GuestTest, VsockBulkTransferRespectsCreditBothWays) {
+  constexpr size_t kBytes = 32768;  // 4x the guest's 8 KiB buf_alloc
+  std::string uds = dir_->file("vsock.sock");
+  auto vmm = VmmProcess::start(bin_.vmm, guest_args(bin_, "thaw.test=vsock-bulk thaw.port=5000 thaw.bytes=32768", {"--vsock-uds", uds}),
+                               dir_->file("serial.log"), dir_->file("stderr.log"));
+  ASSERT_TRUE(vmm.ok()) << vmm.error().message;
+  ASSERT_TRUE(vmm->wait_for_serial("vsock: listening on port 5000", seconds(30)).ok()) << vmm->serial();
+  auto conn = vsock_connect_guest(uds, 5000, seconds(30), nullptr);
+  ASSERT_TRUE(conn.ok()) << conn.error().message;
+
+  std::vector<uint8_t> out(kBytes);
+  uint64_t sum = 0xcbf29ce484222325ull;  // FNV-1a 64, as scenario_vsock.c
+  for (size_t i = 0; i < kBytes; i++) {
+    out[i] = static_cast<uint8_t>(i * 7 + 3);
+    sum = (sum ^ out[i]) * 0x100000001b3ull;
+  }
+  ASSERT_TRUE(write_all(conn->get(), out, "bulk to guest").ok());
+  std::vector<uint8_t> back(kBytes);
+  auto r = read_exact(conn->get(), back, "bulk from guest");
+  ASSERT_TRUE(r.ok()) << r.error().message << "\n" << vmm->serial();
+  for (size_t i = 0; i < kBytes; i++)
+    ASSERT_EQ(back[i], static_cast<uint8_t>(i * 131 + (i >> 8))) << "byte " << i;
+
+  auto e = vmm->wait(seconds(60));
+  ASSERT_TRUE(e.ok()) << e.error().message;
+  EXPECT_EQ(e->exit_code, 0) << describe(*e);
+  char line[96];
+  std::snprintf(line, sizeof line, "vsock-bulk: received %zu bytes, fnv1a %016" PRIx64, kBytes, sum);
+  EXPECT_TRUE(has_line(*e, line)) << "missing \"" << line << "\"\n" << describe(*e);
+  EXPECT_TRUE(has_line(*e, "vsock-bulk: sent 32768 bytes")) << describe(*e);
+}
+
 TEST_F(GuestTest, VsockGuestConnectsToHost) {
   std::string uds = dir_->file("vsock.sock");
   auto listener = unix_listen(uds + "_5001");
