@@ -128,6 +128,48 @@ class ProcessSandboxE2E : public ::testing::Test {
     EXPECT_GT(info->init_duration_us, 0u);
   }
 
+  void write_code(const std::string& name, const std::string& text) {
+    std::ofstream(code_dir_ + "/" + name) << text;
+    ::chmod((code_dir_ + "/" + name).c_str(), 0644);
+  }
+  // A managed runtime from guest/runtimes/, run from the source tree (the
+  // process backend's root is the host's "/" overlaid).
+  InitConfig managed(const std::string& runtime, const std::string& handler) {
+    std::string dir = env_or_empty("THAW_RUNTIMES_DIR");
+    InitConfig c = config();
+    c.runtime = runtime;
+    c.handler = handler;
+    c.bootstrap = dir + "/" + runtime + "/bootstrap";
+    return c;
+  }
+  void invoke_json(const std::string& id, const std::string& event) {
+    Invocation inv;
+    inv.deadline_ms = static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(
+            std::chrono::system_clock::now().time_since_epoch())
+            .count()) + 60000;
+    inv.invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:e2e-fn";
+    inv.payload.assign(event.begin(), event.end());
+    Frame f;
+    f.type = FrameType::kInvoke;
+    f.request_id = id;
+    f.payload = encode_invocation(inv);
+    ASSERT_TRUE(sandbox_->send(f).ok());
+  }
+  std::string call_json(const std::string& id, const std::string& event) {
+    invoke_json(id, event);
+    Frame r = expect(FrameType::kResponse);
+    expect(FrameType::kMetrics);
+    return {r.payload.begin(), r.payload.end()};
+  }
+  ErrorReport call_error(const std::string& id, const std::string& event) {
+    invoke_json(id, event);
+    auto report = decode_error_report(expect(FrameType::kError).payload);
+    expect(FrameType::kMetrics);
+    EXPECT_TRUE(report.ok());
+    return report.ok() ? *report : ErrorReport{};
+  }
+
   std::string init_, code_dir_, logs_;
   std::unique_ptr<ProcessSandbox> sandbox_;
 };
@@ -288,6 +330,104 @@ TEST_F(ProcessSandboxE2E, CgroupLimitsAndReportsMemory) {
   EXPECT_EQ(s->memory_limit_bytes, 128u << 20);
   EXPECT_GT(s->peak_memory_bytes, 0u);
   EXPECT_EQ(s->oom_kills, 0u);
+}
+
+constexpr char kPythonApp[] = R"(import json
+print("module loaded")
+def handler(event, context):
+    print("got", event["name"])
+    if event.get("fail"):
+        raise ValueError("bad input " + event["name"])
+    with open("/tmp/py.txt", "w") as f:
+        f.write("ok")
+    return {"hello": event["name"], "fn": context.function_name, "version": context.function_version,
+            "mem": context.memory_limit_in_mb, "id": context.aws_request_id,
+            "arn": context.invoked_function_arn, "group": context.log_group_name,
+            "stream": context.log_stream_name,
+            "remaining_ok": 0 < context.get_remaining_time_in_millis() <= 60000,
+            "tmp": open("/tmp/py.txt").read()}
+)";
+
+TEST_F(ProcessSandboxE2E, PythonHandlerContextLogsAndErrors) {
+  if (::access("/usr/bin/python3.11", X_OK) != 0) GTEST_SKIP() << "python3.11 not installed";
+  write_code("app.py", kPythonApp);
+  start_ready(managed("python3.11", "app.handler"));
+  std::string out = call_json("py-1", R"({"name":"ada"})");
+  EXPECT_EQ(out,
+            R"({"hello": "ada", "fn": "e2e-fn", "version": "7", "mem": 128, "id": "py-1", )"
+            R"("arn": "arn:aws:lambda:us-east-1:000000000000:function:e2e-fn", )"
+            R"("group": "/aws/lambda/e2e-fn", "stream": "2026/11/23/[7]stream", )"
+            R"("remaining_ok": true, "tmp": "ok"})");
+  EXPECT_NE(logs_.find("module loaded\n"), std::string::npos) << logs_;
+  EXPECT_NE(logs_.find("got ada\n"), std::string::npos) << logs_;
+  ErrorReport e = call_error("py-2", R"({"name":"bob","fail":true})");
+  EXPECT_EQ(e.error_type, "Function.ValueError");
+  EXPECT_NE(e.body.find(R"("errorMessage": "bad input bob", "errorType": "ValueError")"),
+            std::string::npos) << e.body;
+  EXPECT_NE(e.body.find("app.py"), std::string::npos) << "stackTrace names the file";
+  EXPECT_EQ(call_json("py-3", R"({"name":"cy"})").substr(0, 19), R"({"hello": "cy", "fn)");
+}
+
+TEST_F(ProcessSandboxE2E, PythonMissingHandlerIsAnInitError) {
+  if (::access("/usr/bin/python3.11", X_OK) != 0) GTEST_SKIP() << "python3.11 not installed";
+  write_code("app.py", "x = 1\n");
+  start(managed("python3.11", "app.nothere"));
+  auto report = decode_error_report(expect(FrameType::kInitError).payload);
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->error_type, "Runtime.HandlerNotFound");
+  EXPECT_NE(report->body.find("Handler 'nothere' missing on module 'app'"), std::string::npos);
+}
+
+TEST_F(ProcessSandboxE2E, PythonImportErrorIsAnInitError) {
+  if (::access("/usr/bin/python3.11", X_OK) != 0) GTEST_SKIP() << "python3.11 not installed";
+  start(managed("python3.11", "missing.handler"));
+  auto report = decode_error_report(expect(FrameType::kInitError).payload);
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->error_type, "Runtime.ImportModuleError");
+}
+
+constexpr char kNodeAsync[] = R"(export const handler = async (event, context) => {
+  console.log('async got', event.name);
+  if (event.fail) throw new TypeError('bad ' + event.name);
+  await new Promise((r) => setTimeout(r, 5));
+  return { hello: event.name, fn: context.functionName, id: context.awsRequestId,
+           remainingOk: context.getRemainingTimeInMillis() > 0 };
+};
+)";
+constexpr char kNodeCallback[] = R"(exports.handler = function (event, context, callback) {
+  console.log('callback got', event.name);
+  setTimeout(() => callback(null, { cb: event.name, mem: context.memoryLimitInMB }), 1);
+};
+)";
+
+TEST_F(ProcessSandboxE2E, NodeAsyncHandlerAndErrors) {
+  if (::access("/usr/bin/node", X_OK) != 0) GTEST_SKIP() << "node not installed";
+  write_code("index.mjs", kNodeAsync);
+  start_ready(managed("nodejs20", "index.handler"));
+  EXPECT_EQ(call_json("n-1", R"({"name":"ada"})"),
+            R"({"hello":"ada","fn":"e2e-fn","id":"n-1","remainingOk":true})");
+  EXPECT_NE(logs_.find("async got ada\n"), std::string::npos) << logs_;
+  ErrorReport e = call_error("n-2", R"({"name":"bob","fail":true})");
+  EXPECT_EQ(e.error_type, "Function.TypeError");
+  EXPECT_NE(e.body.find(R"("errorType":"TypeError","errorMessage":"bad bob")"), std::string::npos)
+      << e.body;
+  EXPECT_NE(e.body.find("stackTrace"), std::string::npos);
+}
+
+TEST_F(ProcessSandboxE2E, NodeCallbackHandler) {
+  if (::access("/usr/bin/node", X_OK) != 0) GTEST_SKIP() << "node not installed";
+  write_code("cb.js", kNodeCallback);
+  start_ready(managed("nodejs20", "cb.handler"));
+  EXPECT_EQ(call_json("c-1", R"({"name":"x"})"), R"({"cb":"x","mem":"128"})");
+  EXPECT_NE(logs_.find("callback got x\n"), std::string::npos) << logs_;
+}
+
+TEST_F(ProcessSandboxE2E, NodeMissingModuleIsAnInitError) {
+  if (::access("/usr/bin/node", X_OK) != 0) GTEST_SKIP() << "node not installed";
+  start(managed("nodejs20", "nope.handler"));
+  auto report = decode_error_report(expect(FrameType::kInitError).payload);
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->error_type, "Runtime.ImportModuleError");
 }
 
 TEST(ProcessSandboxLayout, MountsBuildTheLambdaTree) {
