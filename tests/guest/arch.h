@@ -1,6 +1,6 @@
 /* x86-64 instruction wrappers for the test guest's CPL0 drivers: port I/O,
  * MMIO and interrupt-flag control. Only plain instructions the PVM CPL0
- * emulator is known to handle (ENVIRONMENT.md; .notes/testguest.md). */
+ * emulator is known to handle (ENVIRONMENT.md; tests/guest/README.md). */
 #pragma once
 
 #include <stdint.h>
@@ -22,11 +22,6 @@ static inline uint32_t mmio_read32(uint64_t addr) {
 }
 static inline void mmio_write32(uint64_t addr, uint32_t v) {
   __asm__ volatile("movl %0, (%1)" : : "r"(v), "r"(addr) : "memory");
-}
-static inline uint8_t mmio_read8(uint64_t addr) {
-  uint8_t v;
-  __asm__ volatile("movb (%1), %0" : "=q"(v) : "r"(addr) : "memory");
-  return v;
 }
 static inline void barrier(void) { __asm__ volatile("" ::: "memory"); }
 static inline void cli(void) { __asm__ volatile("cli" ::: "memory"); }

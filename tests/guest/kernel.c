@@ -203,10 +203,12 @@ static const char *exception_name(uint64_t v) {
 static int64_t system_call(struct trap_frame *f) {
   switch (f->rax) {
     case SYS_write: {
+      if (f->rsi > 4096) return -E_INVAL;  /* one line, not a memory dump */
       serial_write((const char *)f->rdi, f->rsi);
       return (int64_t)f->rsi;
     }
     case SYS_write_irq: {
+      if (f->rsi > 4096) return -E_INVAL;
       int64_t n = serial_write_irq((const char *)f->rdi, f->rsi, 100);
       return n < 0 ? -E_TIMEDOUT : n;
     }
@@ -248,7 +250,7 @@ void trap(struct trap_frame *f) {
   uint64_t v = f->vector;
   if (v == 6 && (f->cs & 3) == 3 && is_int80((const uint8_t *)f->rip)) {
     /* PVM delivers a CPL3 "int $0x80" as #UD with RIP at the instruction
-     * (measured, .notes/testguest.md); on hardware KVM it arrives through
+     * (measured, see README.md); on hardware KVM it arrives through
      * the DPL-3 gate below. Both end up here with the same frame. */
     f->rip += 2;
     f->rax = (uint64_t)system_call(f);
