@@ -430,6 +430,73 @@ TEST_F(ProcessSandboxE2E, NodeMissingModuleIsAnInitError) {
   EXPECT_EQ(report->error_type, "Runtime.ImportModuleError");
 }
 
+TEST_F(ProcessSandboxE2E, SnapStartParksAtRestoreNextUntilTheRestoreNotice) {
+  InitConfig c = config();
+  c.initialization_type = "snap-start";
+  start(c);
+  auto ready = decode_ready(expect(FrameType::kReady).payload);
+  ASSERT_TRUE(ready.ok());
+  EXPECT_EQ(ready->phase, ReadyPhase::kSnapshotPoint);
+  // (microvm: the snapshot is taken here.) Restore: fresh entropy + clock.
+  RestoreNotice notice{1700000000000000000ull, std::vector<uint8_t>(64, 0x5a)};
+  Frame f;
+  f.type = FrameType::kRestoreNotice;
+  f.payload = encode_restore_notice(notice);
+  ASSERT_TRUE(sandbox_->send(f).ok());
+  expect(FrameType::kRestoreDone);
+  EXPECT_NE(logs_.find("bootstrap: restored (0 byte body)\n"), std::string::npos) << logs_;
+  EXPECT_EQ(call("after-restore", "echo:warm"), "warm");
+}
+
+TEST_F(ProcessSandboxE2E, FailingAfterRestoreHookIsARestoreError) {
+  InitConfig c = config();
+  c.initialization_type = "snap-start";
+  c.environment.push_back({"FAIL_RESTORE", "1"});
+  start(c);
+  expect(FrameType::kReady);
+  Frame f;
+  f.type = FrameType::kRestoreNotice;
+  f.payload = encode_restore_notice({1, std::vector<uint8_t>(32, 1)});
+  ASSERT_TRUE(sandbox_->send(f).ok());
+  auto report = decode_error_report(expect(FrameType::kRestoreError).payload);
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->error_type, "Runtime.AfterRestoreHookError");
+}
+
+TEST_F(ProcessSandboxE2E, ShutdownFrameStopsTheSandboxCleanly) {
+  start_ready(config());
+  Frame f;
+  f.type = FrameType::kShutdown;
+  ASSERT_TRUE(sandbox_->send(f).ok());
+  auto r = sandbox_->receive(5000);
+  EXPECT_FALSE(r.ok()) << "the channel closes";
+  std::optional<int> st;
+  for (int i = 0; i < 200 && !st; ++i) {
+    st = sandbox_->exit_status();
+    if (!st) ::usleep(5000);
+  }
+  ASSERT_TRUE(st.has_value());
+  EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 0) << "status 0x" << std::hex << *st;
+}
+
+TEST_F(ProcessSandboxE2E, GarbageFromTheHostSideIsSurvivable) {
+  start_ready(config());
+  // A frame type the guest never accepts from the host is logged, not fatal.
+  Frame odd;
+  odd.type = FrameType::kMetrics;
+  ASSERT_TRUE(sandbox_->send(odd).ok());
+  EXPECT_EQ(call("still", "echo:fine"), "fine");
+  EXPECT_NE(logs_.find("ignoring metrics frame"), std::string::npos) << logs_;
+  // A bad init config (a second one) is refused with a precise init error.
+  Frame again;
+  again.type = FrameType::kInitConfig;
+  again.payload = encode_init_config(config());
+  ASSERT_TRUE(sandbox_->send(again).ok());
+  auto report = decode_error_report(expect(FrameType::kInitError).payload);
+  ASSERT_TRUE(report.ok());
+  EXPECT_NE(report->body.find("second init config"), std::string::npos);
+}
+
 TEST(ProcessSandboxLayout, MountsBuildTheLambdaTree) {
   ProcessSandboxOptions o;
   o.code_dir = "/code";

@@ -88,6 +88,17 @@ int main() {
          "Lambda-Runtime-Function-Error-Type: Runtime.BadConfig\r\n");
     return 1;
   }
+  if (std::getenv("AWS_LAMBDA_INITIALIZATION_TYPE") == std::string("snap-start")) {
+    // SnapStart: park until restored, then run the after-restore hook.
+    Reply restored = call("GET", "restore/next", "");
+    std::printf("bootstrap: restored (%zu byte body)\n", restored.body.size());
+    std::fflush(stdout);
+    if (std::getenv("FAIL_RESTORE")) {
+      call("POST", "restore/error", R"({"errorMessage":"hook failed","errorType":"HookError"})",
+           "Lambda-Runtime-Function-Error-Type: Runtime.AfterRestoreHookError\r\n");
+      return 1;
+    }
+  }
   for (;;) {
     Reply next = call("GET", "invocation/next", "");
     std::string id = header(next.head, "Lambda-Runtime-Aws-Request-Id");
