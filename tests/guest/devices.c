@@ -40,6 +40,7 @@ int64_t device_syscall(uint64_t nr, uint64_t a, uint64_t b, uint64_t c, uint64_t
     case SYS_vsock_send: return vsock_send((int)a, (const void *)b, c);
     case SYS_vsock_recv: return vsock_recv((int)a, (void *)b, c, d);
     case SYS_vsock_close: return vsock_close((int)a);
+    case SYS_vsock_hostile: return vsock_hostile((uint32_t)a, (uint32_t)b);
     default: return -E_INVAL;
   }
 }

@@ -136,3 +136,24 @@ void scenario_vsock_bulk(void) {
   uprintf("vsock-bulk: sent %lu bytes\n", total);
   syscall4(SYS_vsock_close, (uint64_t)conn, 0, 0, 0);
 }
+
+/* Three malformed REQUESTs to CID 2 port thaw.host_port: each must be
+ * answered with RST (connect refused) and leave the device working, which
+ * a final well-formed listen/accept round trip proves. */
+void scenario_vsock_hostile(void) {
+  static const struct {
+    const char *name;
+    uint32_t kind;
+  } kinds[] = {{"spoofed src_cid", kHostileSpoofedCid},
+               {"REQUEST with payload", kHostileControlPayload},
+               {"SEQPACKET type", kHostileSeqpacket}};
+  uint64_t host_port = user_arg_u64("thaw.host_port", 5001);
+  guest_cid();
+  for (size_t i = 0; i < ARRAY_SIZE(kinds); i++) {
+    int64_t r = syscall4(SYS_vsock_hostile, kinds[i].kind, host_port, 0, 0);
+    if (r != -E_CONNREFUSED)
+      ufail("vsock-hostile: %s to port %lu got %ld, want -%d (RST)", kinds[i].name, host_port, r, E_CONNREFUSED);
+    uprintf("vsock-hostile: %s refused with RST ok\n", kinds[i].name);
+  }
+  serve_host(user_arg_u64("thaw.port", 5000));
+}

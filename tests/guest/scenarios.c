@@ -21,6 +21,7 @@ static const struct scenario table[] = {
     {"vsock-listen", scenario_vsock_listen},
     {"vsock-connect", scenario_vsock_connect},
     {"vsock-bulk", scenario_vsock_bulk},
+    {"vsock-hostile", scenario_vsock_hostile},
 };
 
 const struct scenario *scenario_find(const char *name, size_t len) {
@@ -30,7 +31,7 @@ const struct scenario *scenario_find(const char *name, size_t len) {
 }
 
 const char *scenario_names(void) {
-  return "hello counter timer serial-irq triple-fault bad-insn user-fault blk blk-ro blk-irq blk-bad-addr multi-disk blk-hostile vsock vsock-listen vsock-connect vsock-bulk";
+  return "hello counter timer serial-irq triple-fault bad-insn user-fault blk blk-ro blk-irq blk-bad-addr multi-disk blk-hostile vsock vsock-listen vsock-connect vsock-bulk vsock-hostile";
 }
 
 void scenario_hello(void) { uprintf("hello: Hello from the thaw test guest\n"); }

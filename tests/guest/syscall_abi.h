@@ -20,6 +20,7 @@ enum syscall_number {
   SYS_vsock_send = 24,  /* (int conn, const void *buf, size_t len) -> len */
   SYS_vsock_recv = 25,  /* (int conn, void *buf, size_t size, uint64_t timeout_ticks) -> len, 0 = EOF */
   SYS_vsock_close = 26, /* (int conn) */
+  SYS_vsock_hostile = 27, /* (enum vsock_hostile kind, uint32_t port) -> connect result */
   SYS_blk_hostile = 12, /* (unsigned disk, enum blk_hostile kind) -> see virtio_blk.h */
   SYS_bad_insn = 30,    /* () executes an instruction PVM cannot emulate at CPL0 */
   SYS_triple_fault = 31,/* () */
@@ -58,6 +59,14 @@ enum blk_hostile {
   kHostileAvailJump = 2,  /* avail idx moved by more than the queue size */
   kHostileHugeLength = 3, /* a 4 GiB - 1 data length */
   kHostileBadHead = 4,    /* avail ring names descriptor >= queue size */
+};
+
+/* Malformed connection requests to the host (virtio 1.2 §5.10.6): the
+ * device must drop each, answer RST, and never open a host socket. */
+enum vsock_hostile {
+  kHostileSpoofedCid = 1,     /* src_cid is not the guest's CID */
+  kHostileControlPayload = 2, /* REQUEST claiming 100 payload bytes */
+  kHostileSeqpacket = 3,      /* type SEQPACKET, which the device does not offer */
 };
 
 struct blk_request {

@@ -439,6 +439,28 @@ TEST_F(GuestTest, VsockBulkTransferRespectsCreditBothWays) {
   EXPECT_TRUE(has_line(*e, "vsock-bulk: sent 32768 bytes")) << describe(*e);
 }
 
+TEST_F(GuestTest, VsockMalformedRequestsAreRefusedWithoutHostSockets) {
+  std::string uds = dir_->file("vsock.sock");
+  auto listener = unix_listen(uds + "_5001");  // must never see a connection
+  ASSERT_TRUE(listener.ok()) << listener.error().message;
+  auto vmm = VmmProcess::start(
+      bin_.vmm, guest_args(bin_, "thaw.test=vsock-hostile thaw.port=5000 thaw.host_port=5001", {"--vsock-uds", uds}),
+      dir_->file("serial.log"), dir_->file("stderr.log"));
+  ASSERT_TRUE(vmm.ok()) << vmm.error().message;
+  talk_to_guest(*vmm, uds, 5000);  // the device still works afterwards
+  auto e = vmm->wait(seconds(60));
+  ASSERT_TRUE(e.ok()) << e.error().message;
+  EXPECT_EQ(e->exit_code, 0) << describe(*e);
+  EXPECT_EQ(missing_lines(*e, {"vsock-hostile: spoofed src_cid refused with RST ok",
+                               "vsock-hostile: REQUEST with payload refused with RST ok",
+                               "vsock-hostile: SEQPACKET type refused with RST ok",
+                               "vsock: received from host: ping from host"}),
+            "")
+      << describe(*e);
+  auto stray = unix_accept(listener->get(), std::chrono::milliseconds(0));
+  EXPECT_FALSE(stray.ok()) << "thaw-vmm opened a host connection for a malformed REQUEST";
+}
+
 TEST_F(GuestTest, VsockGuestConnectsToHost) {
   std::string uds = dir_->file("vsock.sock");
   auto listener = unix_listen(uds + "_5001");

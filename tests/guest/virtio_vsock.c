@@ -57,6 +57,7 @@ static struct {
   uint8_t rx_bufs[kRxBuffers][kRxBufferSize] __attribute__((aligned(16)));
   uint32_t events[4];
   struct conn conns[kMaxConns];
+  uint32_t tamper;          /* enum vsock_hostile applied to the next REQUEST */
 } vs;
 
 static void vsock_irq(void *ctx) { virtio_ack_interrupt(ctx); }
@@ -102,6 +103,12 @@ static int64_t send_packet(struct conn *c, uint16_t op, uint32_t flags, const vo
       .dst_port = c->peer_port, .len = len, .type = kTypeStream, .op = op, .flags = flags,
       .buf_alloc = kConnBuffer, .fwd_cnt = c->fwd_cnt};
   c->fwd_cnt_sent = c->fwd_cnt;
+  if (op == kOpRequest && vs.tamper) {
+    if (vs.tamper == kHostileSpoofedCid) vs.tx_hdr.src_cid = vs.cid + 100;
+    if (vs.tamper == kHostileControlPayload) vs.tx_hdr.len = 100;
+    if (vs.tamper == kHostileSeqpacket) vs.tx_hdr.type = 2;
+    vs.tamper = 0;
+  }
   struct virtq_buf bufs[2] = {{&vs.tx_hdr, sizeof vs.tx_hdr, false}, {vs.tx_payload, len, false}};
   if (len) memcpy(vs.tx_payload, payload, len);
   if (virtq_add(&vs.tx, bufs, len ? 2 : 1) < 0) vm_fail("vsock: tx queue full with one packet in flight");
@@ -365,4 +372,10 @@ int64_t vsock_close(int id) {
   }
   c->state = kFree;
   return 0;
+}
+
+int64_t vsock_hostile(uint32_t kind, uint32_t port) {
+  if (kind < kHostileSpoofedCid || kind > kHostileSeqpacket) return -E_INVAL;
+  vs.tamper = kind;
+  return vsock_connect(kHostCid, port);
 }

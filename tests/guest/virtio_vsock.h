@@ -14,3 +14,5 @@ int64_t vsock_connect(uint64_t cid, uint32_t port);
 int64_t vsock_send(int conn, const void *buf, size_t len);
 int64_t vsock_recv(int conn, void *buf, size_t size, uint64_t timeout_ticks);
 int64_t vsock_close(int conn);
+/* vsock_connect() with the REQUEST header broken as `kind` says. */
+int64_t vsock_hostile(uint32_t kind, uint32_t port);
