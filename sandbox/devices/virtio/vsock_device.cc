@@ -49,9 +49,11 @@ Result<std::unique_ptr<VsockDevice>> VsockDevice::create(const VsockConfig& conf
   if (config.queue_size == 0 || (config.queue_size & (config.queue_size - 1)) != 0) {
     return Error::format("vsock queue size {} must be a power of two", config.queue_size);
   }
-  if (config.buf_alloc < 4096 || config.max_connections == 0) {
-    return Error::format("vsock buf_alloc {} must be >= 4096 and max_connections {} >= 1",
-                         config.buf_alloc, config.max_connections);
+  if (config.buf_alloc < 4096 || config.max_connections == 0 ||
+      config.max_pending_handshakes == 0) {
+    return Error::format("vsock buf_alloc {} must be >= 4096, max_connections {} and "
+                         "max_pending_handshakes {} >= 1",
+                         config.buf_alloc, config.max_connections, config.max_pending_handshakes);
   }
   auto addr = unix_address(config.uds_path);
   if (!addr) return std::move(addr).error().context("vsock --vsock-uds");
@@ -130,12 +132,17 @@ void VsockDevice::on_accept() {
       }
       return;
     }
-    if (handshakes_.size() >= config_.max_pending_handshakes ||
-        conns_.size() >= config_.max_connections) {
-      spdlog::warn("vsock: refusing host connection: {} connections, {} handshakes (limits {} "
-                   "and {})", conns_.size(), handshakes_.size(), config_.max_connections,
-                   config_.max_pending_handshakes);
+    if (conns_.size() >= config_.max_connections) {
+      spdlog::warn("vsock: refusing host connection: {} connections open (limit {})",
+                   conns_.size(), config_.max_connections);
       continue;  // closing it is the answer
+    }
+    if (handshakes_.size() >= config_.max_pending_handshakes) {
+      // Evict the oldest silent client rather than refusing new ones, so a
+      // few stuck clients cannot lock the listener.
+      spdlog::warn("vsock: {} host connections have not sent CONNECT; dropping the oldest",
+                   handshakes_.size());
+      retire(*handshakes_.front());
     }
     auto c = std::make_unique<Conn>();
     c->fd = std::move(fd);
@@ -154,6 +161,20 @@ void VsockDevice::init_ops(Conn& c) {
     if (res < 0) return;
     raw->readable = true;
     if (raw->sm == nullptr) return on_handshake_readable(*raw);
+    schedule_rx(*raw);
+    fill_rx();
+  };
+  c.hangup_op.done = [this, raw](int res, uint32_t) {
+    std::lock_guard lock(host_->mutex());
+    if (raw->retired) return schedule_reap();
+    // Only matters before the guest answered our REQUEST: afterwards the
+    // read path sees EOF/errors itself.
+    if (res <= 0 || raw->sm == nullptr ||
+        raw->sm->state() != VsockConnection::State::kRequestToGuest) {
+      return;
+    }
+    raw->sm->on_host_error();  // RST tells the guest to drop its half
+    close_host(*raw);
     schedule_rx(*raw);
     fill_rx();
   };
@@ -212,6 +233,7 @@ void VsockDevice::on_handshake_readable(Conn& c) {
   conns_.emplace(conn_key(host_port, port), std::move(owned));
   active_ = conns_.size();
   ++opened_;
+  watch_hangup(c);
   schedule_rx(c);
   fill_rx();
 }
@@ -229,6 +251,12 @@ void VsockDevice::arm_read(Conn& c) {
   io_uring_prep_poll_add(loop_.prepare(c.read_op), c.fd.get(), POLLIN);
 }
 
+void VsockDevice::watch_hangup(Conn& c) {
+  if (c.hangup_op.in_flight || !c.fd) return;
+  // POLLRDHUP alone: fires when the host closes, not when it sends data.
+  io_uring_prep_poll_add(loop_.prepare(c.hangup_op), c.fd.get(), POLLRDHUP);
+}
+
 void VsockDevice::arm_write(Conn& c) {
   if (c.write_op.in_flight || !c.fd) return;
   io_uring_prep_poll_add(loop_.prepare(c.write_op), c.fd.get(), POLLOUT);
@@ -241,7 +269,7 @@ void VsockDevice::schedule_rx(Conn& c) {
 }
 
 void VsockDevice::close_host(Conn& c) {
-  for (IoOp* op : {&c.read_op, &c.write_op, &c.connect_op}) {
+  for (IoOp* op : {&c.read_op, &c.write_op, &c.connect_op, &c.hangup_op}) {
     if (op->in_flight) loop_.cancel(*op);
   }
   c.fd.reset();  // an armed poll holds its own file reference until cancelled

@@ -30,7 +30,7 @@ struct VsockConfig {
   uint16_t queue_size = 256;
   uint32_t max_connections = 256;     // beyond this: host connects closed, guest REQUESTs RST
   uint32_t buf_alloc = 256 * 1024;    // per-connection guest->host buffer (credit we grant)
-  uint32_t max_pending_handshakes = 64;  // host sockets that have not sent CONNECT yet
+  uint32_t max_pending_handshakes = 64;  // silent host sockets (no CONNECT yet); oldest dropped
 };
 
 struct VsockStats {
@@ -78,6 +78,7 @@ class VsockDevice : public VirtioDevice {
     std::unique_ptr<VsockConnection> sm;
     UniqueFd fd;
     IoOp read_op, write_op, connect_op;  // one-shot POLLIN / POLLOUT, connect
+    IoOp hangup_op;                      // host gave up while the guest had not answered
     sockaddr_un addr{};                  // connect target (outlives connect_op)
     std::string line;                    // CONNECT line gathered so far
     std::vector<uint8_t> out;            // bytes for the host socket not yet written
@@ -90,7 +91,8 @@ class VsockDevice : public VirtioDevice {
 
     size_t out_size() const { return out.size() - out_head; }
     bool ops_idle() const {
-      return !read_op.in_flight && !write_op.in_flight && !connect_op.in_flight;
+      return !read_op.in_flight && !write_op.in_flight && !connect_op.in_flight &&
+             !hangup_op.in_flight;
     }
   };
 
@@ -105,6 +107,7 @@ class VsockDevice : public VirtioDevice {
   uint32_t allocate_host_port(uint32_t guest_port);
   void arm_read(Conn& c);
   void arm_write(Conn& c);
+  void watch_hangup(Conn& c);
   void schedule_rx(Conn& c);
   void close_host(Conn& c);
   void retire(Conn& c);

@@ -101,9 +101,11 @@ class VsockDeviceTest : public ::testing::Test {
     uint64_t buf = alloc_.alloc(kVsockHeaderSize + payload.size() + 1);
     auto bytes = encode_vsock_header(h);
     ASSERT_TRUE(mem_->write(buf, bytes).ok());
-    ASSERT_TRUE(mem_->write(buf + kVsockHeaderSize,
-                            {reinterpret_cast<const uint8_t*>(payload.data()), payload.size()})
-                    .ok());
+    if (!payload.empty()) {
+      ASSERT_TRUE(mem_->write(buf + kVsockHeaderSize,
+                              {reinterpret_cast<const uint8_t*>(payload.data()), payload.size()})
+                      .ok());
+    }
     tx_->publish(tx_->add_chain({{buf, uint32_t(kVsockHeaderSize + payload.size()), false}}));
     t_->notify_queue(1);
   }
@@ -259,6 +261,23 @@ TEST_F(VsockDeviceTest, GuestRefusalClosesHostSocket) {
   EXPECT_EQ(dev_->stats().active_connections, 0u);
 }
 
+TEST_F(VsockDeviceTest, HostGivingUpBeforeGuestAnswersResetsGuestSide) {
+  start();
+  UniqueFd fd = host_connect(uds_);
+  host_write(fd, "CONNECT 8\n");
+  Packet req = rx();
+  ASSERT_EQ(req.h.op, VsockOp::kRequest);
+  fd.reset();  // the host program times out and closes
+  Packet rst = rx();
+  EXPECT_EQ(rst.h.op, VsockOp::kRst);
+  EXPECT_EQ(rst.h.src_port, req.h.src_port);
+  pump([&] { return dev_->stats().active_connections == 0; });
+  EXPECT_EQ(dev_->stats().active_connections, 0u);
+  // A late RESPONSE from the guest finds no connection and is refused.
+  send(guest_hdr(VsockOp::kResponse, 8, req.h.src_port));
+  EXPECT_EQ(rx().h.op, VsockOp::kRst);
+}
+
 TEST_F(VsockDeviceTest, GuestConnectsToHostListener) {
   start();
   UniqueFd listener = host_listen(uds_ + "_5000");
@@ -398,6 +417,16 @@ TEST_F(VsockDeviceTest, ConnectionLimitIsEnforced) {
   EXPECT_TRUE(host_sees_eof(second));
   send(guest_hdr(VsockOp::kRequest, 800, 7000));
   EXPECT_EQ(rx().h.op, VsockOp::kRst);
+}
+
+TEST_F(VsockDeviceTest, SilentHostClientsAreEvictedOldestFirst) {
+  start({.max_pending_handshakes = 2});
+  UniqueFd a = host_connect(uds_), b = host_connect(uds_);
+  idle(20);
+  UniqueFd c = host_connect(uds_);  // third silent client: `a` goes
+  EXPECT_TRUE(host_sees_eof(a));
+  host_write(c, "CONNECT 3\n");
+  EXPECT_EQ(rx().h.op, VsockOp::kRequest);
 }
 
 TEST_F(VsockDeviceTest, TransportResetEventDropsConnections) {
