@@ -11,8 +11,9 @@
 #include "syscall_abi.h"
 
 /* Linux boot protocol (Documentation/arch/x86/boot.rst): offsets in the
- * zero page of the command line pointer, its high half and its size. */
-enum { kCmdLinePtr = 0x228, kExtCmdLinePtr = 0x0c8, kCmdLineSize = 0x238, kCmdLineMax = 2048 };
+ * zero page of the command line pointer and its high half; thaw-vmm's
+ * limit is 2048 bytes with the NUL (CONTRACT.md). */
+enum { kCmdLinePtr = 0x228, kExtCmdLinePtr = 0x0c8, kCmdLineMax = 2048 };
 
 enum {
   kKernelCs = 0x08,
@@ -98,23 +99,6 @@ void vm_fail(const char *fmt, ...) {
   triple_fault();
 }
 
-const char *kernel_cmdline(void) { return cmdline; }
-
-const char *cmdline_value(const char *key, size_t *len) {
-  size_t klen = strlen(key);
-  for (const char *p = cmdline; *p;) {
-    while (*p == ' ') p++;
-    const char *end = p;
-    while (*end && *end != ' ') end++;
-    if ((size_t)(end - p) > klen && strncmp(p, key, klen) == 0 && p[klen] == '=') {
-      *len = (size_t)(end - p) - klen - 1;
-      return p + klen + 1;
-    }
-    p = end;
-  }
-  return 0;
-}
-
 static void read_cmdline(const uint8_t *boot_params) {
   uint64_t ptr = *(const uint32_t *)(boot_params + kCmdLinePtr) |
                  (uint64_t)*(const uint32_t *)(boot_params + kExtCmdLinePtr) << 32;
@@ -186,7 +170,6 @@ void irq_register(unsigned gsi, irq_handler fn, void *ctx) {
 }
 
 uint64_t timer_ticks(void) { return ticks; }
-uint64_t device_irq_count(void) { return device_irqs; }
 void wait_for_interrupt(void) { sti_hlt(); }
 
 static const char *exception_name(uint64_t v) {

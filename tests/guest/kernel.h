@@ -33,10 +33,5 @@ __attribute__((noreturn)) void triple_fault(void);
 typedef void (*irq_handler)(void *ctx);
 void irq_register(unsigned gsi, irq_handler fn, void *ctx);
 uint64_t timer_ticks(void);
-uint64_t device_irq_count(void);
 /* Sleeps until an interrupt arrives (IF is 0 again on return). */
 void wait_for_interrupt(void);
-/* Guest command line from boot_params, NUL-terminated. */
-const char *kernel_cmdline(void);
-/* Value of "key=" on the command line (length in *len), or NULL. */
-const char *cmdline_value(const char *key, size_t *len);

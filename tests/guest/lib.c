@@ -37,10 +37,6 @@ int strncmp(const char *a, const char *b, size_t n) {
   return 0;
 }
 
-bool str_starts_with(const char *s, const char *prefix) {
-  return strncmp(s, prefix, strlen(prefix)) == 0;
-}
-
 bool parse_u64(const char *s, size_t len, uint64_t *out) {
   if (len == 0 || len > 19) return false;
   uint64_t v = 0;

@@ -14,7 +14,6 @@ void *memcpy(void *dst, const void *src, size_t n);
 int memcmp(const void *a, const void *b, size_t n);
 size_t strlen(const char *s);
 int strncmp(const char *a, const char *b, size_t n);
-bool str_starts_with(const char *s, const char *prefix);
 
 /* %s (and %.*s) %c %d %u %x %p with optional 'l' (64-bit) and zero-padded width
  * ("%08x"). Always NUL-terminates; returns the length written. */
