@@ -50,10 +50,20 @@ Vmm::Vmm(VmmConfig config, KvmSystem kvm, GuestMemory memory, KvmVm vm)
 
 Result<std::unique_ptr<Vmm>> Vmm::create(const VmmConfig& config) {
   if (auto r = validate_config(config); !r) return std::move(r).error();
-  auto kvm = KvmSystem::open();
-  if (!kvm) return std::move(kvm).error();
   auto memory = GuestMemory::create_memfd(config.mem_mib << 20);
   if (!memory) return std::move(memory).error();
+  return create(config, std::move(*memory));
+}
+
+Result<std::unique_ptr<Vmm>> Vmm::create(const VmmConfig& config, GuestMemory memory_in) {
+  if (auto r = validate_config(config); !r) return std::move(r).error();
+  if (memory_in.size() != config.mem_mib << 20) {
+    return Error::format("guest memory is {} bytes but the configuration says {} MiB",
+                         memory_in.size(), config.mem_mib);
+  }
+  auto kvm = KvmSystem::open();
+  if (!kvm) return std::move(kvm).error();
+  std::optional<GuestMemory> memory(std::move(memory_in));
   auto vm = KvmVm::create(*kvm);
   if (!vm) return std::move(vm).error();
   if (auto r = vm->set_memory(*memory); !r) return std::move(r).error();

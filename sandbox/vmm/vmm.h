@@ -79,6 +79,9 @@ class Vmm {
   // Creates KVM VM, memory, irqchip, vCPUs, the IO thread and the legacy
   // devices; does not load a kernel (boot()) nor run (start()).
   static Result<std::unique_ptr<Vmm>> create(const VmmConfig& config);
+  // The same over existing guest RAM (a snapshot's memory file mapped with
+  // GuestMemory::map_file); its size must equal config.mem_mib MiB.
+  static Result<std::unique_ptr<Vmm>> create(const VmmConfig& config, GuestMemory memory);
   ~Vmm();
   Vmm(const Vmm&) = delete;
   Vmm& operator=(const Vmm&) = delete;

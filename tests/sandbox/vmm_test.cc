@@ -203,6 +203,91 @@ TEST(Vmm, ControlSocketPausesReportsAndStopsALiveVm) {
   server->reset();  // after the loop stopped
 }
 
+// A device that the guest "breaks" by writing a bad value, as a virtio
+// transport with a malformed ring would be.
+class FragileDevice : public Device {
+ public:
+  std::string_view name() const override { return "fragile"; }
+  void read(uint64_t, std::span<uint8_t> data) override { std::fill(data.begin(), data.end(), 0); }
+  void write(uint64_t, std::span<const uint8_t> data) override { broken = data[0] == 0xbd; }
+  void reset() override {}
+  Result<std::vector<uint8_t>> save_state() const override { return std::vector<uint8_t>{}; }
+  Result<void> restore_state(std::span<const uint8_t>) override { return Ok(); }
+  std::atomic<bool> broken{false};
+};
+
+// A Vmm without build_machine()'s devices, booting `code` as an ELF.
+std::unique_ptr<Vmm> bare_vmm(const std::string& dir, const std::vector<uint8_t>& code) {
+  auto image = testing::make_elf(kEntry, {{kEntry, code, code.size()}});
+  VmmConfig config;
+  config.kernel_path = dir + "/guest.elf";
+  EXPECT_TRUE(write_file_atomic(config.kernel_path, image));
+  config.mem_mib = 16;
+  config.cpu_model = default_cpu_model();
+  auto vmm = Vmm::create(config);
+  EXPECT_TRUE(vmm) << vmm.error().message;
+  return vmm ? std::move(*vmm) : nullptr;
+}
+
+TEST(Vmm, BrokenDeviceContractEndsTheVmWithExit4) {
+  REQUIRE_KVM();
+  Machine dir_holder;
+  char tmpl[] = "/tmp/thaw-vmm-test-XXXXXX";
+  dir_holder.dir = ::mkdtemp(tmpl);
+  // mov eax, 0xd0000000 ; mov byte [rax], 0xbd ; jmp $
+  auto vmm = bare_vmm(dir_holder.dir, {0xb8, 0x00, 0x00, 0x00, 0xd0, 0xc6, 0x00, 0xbd, 0xeb, 0xfe});
+  ASSERT_TRUE(vmm);
+  auto device = std::make_shared<FragileDevice>();
+  ASSERT_TRUE(vmm->add_mmio_device(0xd0000000, 0x1000, device));
+  vmm->add_contract_check([device]() -> std::string {
+    return device->broken ? "fragile device broken by the guest" : "";
+  });
+  ASSERT_TRUE(vmm->boot(""));
+  ASSERT_TRUE(vmm->start());
+  EXPECT_EQ(vmm->wait(), kExitDeviceContract);
+  EXPECT_EQ(vmm->stop_reason(), "fragile device broken by the guest");
+}
+
+TEST(Vmm, IoeventfdTurnsQueueNotifiesIntoIoThreadCallsWithoutExits) {
+  REQUIRE_KVM();
+  Machine dir_holder;
+  char tmpl[] = "/tmp/thaw-vmm-test-XXXXXX";
+  dir_holder.dir = ::mkdtemp(tmpl);
+  // mov eax, 0xd0000050 ; mov dword [rax], 1 (x3) ; mov dword [rax], 7 ; jmp $
+  std::vector<uint8_t> c{0xb8, 0x50, 0x00, 0x00, 0xd0};
+  for (int i = 0; i < 3; ++i) c.insert(c.end(), {0xc7, 0x00, 0x01, 0x00, 0x00, 0x00});
+  c.insert(c.end(), {0xc7, 0x00, 0x07, 0x00, 0x00, 0x00, 0xeb, 0xfe});
+  auto vmm = bare_vmm(dir_holder.dir, c);
+  ASSERT_TRUE(vmm);
+  auto device = std::make_shared<FragileDevice>();
+  ASSERT_TRUE(vmm->add_mmio_device(0xd0000000, 0x1000, device));
+  std::atomic<int> notifies{0};
+  std::atomic<bool> on_io_thread{true};
+  auto main_thread = std::this_thread::get_id();
+  ASSERT_TRUE(vmm->add_ioevent(0xd0000050, 1, [&] {
+    ++notifies;
+    if (std::this_thread::get_id() == main_thread) on_io_thread = false;
+  }));
+  ASSERT_TRUE(vmm->boot(""));
+  ASSERT_TRUE(vmm->start());
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  // The eventfd counter may fold several notifies into one wake-up.
+  while (notifies.load() == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  // Let the vCPU reach the write of 7 too before stopping.
+  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (vmm->exit_stats().get(ExitKind::kMmio) == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  vmm->request_stop(kExitClean, "test done");
+  EXPECT_EQ(vmm->wait(), kExitClean);
+  EXPECT_GE(notifies.load(), 1);
+  EXPECT_TRUE(on_io_thread);
+  EXPECT_EQ(vmm->exit_stats().get(ExitKind::kMmio), 1u)
+      << "only the write of 7 (no datamatch) exits to user space";
+}
+
 TEST(Vmm, BadConfigurationIsAUsageError) {
   VmmConfig config;
   config.kernel_path = "/nonexistent";
