@@ -72,9 +72,18 @@ Result<std::string> find_bootstrap(const InitConfig& c,
     return Error::format("Couldn't find valid bootstrap(s): [{}]: configure an executable path",
                          c.bootstrap);
   }
+  // A managed runtime (python3.11, nodejs20) always starts its own
+  // bootstrap; only custom runtimes (provided*) look in the code and layers.
+  const std::string runtime_bootstrap = std::string(kRuntimeDir) + "/bootstrap";
+  bool managed = !c.runtime.empty() && !c.runtime.starts_with("provided");
+  if (managed) {
+    if (is_executable(runtime_bootstrap)) return runtime_bootstrap;
+    return Error::format("Couldn't find valid bootstrap(s): [{}]: the {} runtime image is "
+                         "missing its bootstrap",
+                         runtime_bootstrap, c.runtime);
+  }
   const std::array<std::string, 3> candidates = {std::string(kTaskRoot) + "/bootstrap",
-                                                 "/opt/bootstrap",
-                                                 std::string(kRuntimeDir) + "/bootstrap"};
+                                                 "/opt/bootstrap", runtime_bootstrap};
   for (const auto& path : candidates) {
     if (is_executable(path)) return path;
   }

@@ -25,8 +25,9 @@ std::vector<std::string> lambda_environment(const InitConfig& config,
 // True for variables Lambda reserves (the function may not set them).
 bool is_reserved_variable(std::string_view name);
 
-// The bootstrap to exec: config.bootstrap when set, else the first
-// executable of /var/task/bootstrap, /opt/bootstrap, /var/runtime/bootstrap.
+// The bootstrap to exec: config.bootstrap when set; for a managed runtime
+// /var/runtime/bootstrap; for `provided` the first executable of
+// /var/task/bootstrap, /opt/bootstrap, /var/runtime/bootstrap.
 // `is_executable` is access(X_OK) in thaw-init and a fake in tests.
 Result<std::string> find_bootstrap(const InitConfig& config,
                                    const std::function<bool(const std::string&)>& is_executable);

@@ -72,9 +72,13 @@ std::vector<MountSpec> ProcessSandbox::layout_mounts(const ProcessSandboxOptions
   std::vector<MountSpec> m;
   // "/" = the runtime image under a writable tmpfs upper (DESIGN.md).
   m.push_back({"thaw-stage", s, "tmpfs", "mode=0755,size=64m", false});
+  std::string lower = o.root_dir;
+  if (!o.root_image.empty()) {
+    lower = s + "/image";
+    m.push_back({o.root_image, lower, "erofs", "", true});
+  }
   m.push_back({"overlay", root, "overlay",
-               fmt::format("lowerdir={},upperdir={}/upper,workdir={}/work", o.root_dir, s, s),
-               false});
+               fmt::format("lowerdir={},upperdir={}/upper,workdir={}/work", lower, s, s), false});
   m.push_back({o.code_dir, root + "/var/task", "bind", "", true});
   if (o.layer_dirs.size() == 1) {
     m.push_back({o.layer_dirs[0], root + "/opt", "bind", "", true});

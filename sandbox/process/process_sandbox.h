@@ -21,6 +21,9 @@ struct ProcessSandboxOptions {
   std::string init_path;            // the thaw-init binary
   std::string seccomp_policy_path;  // sandbox/process/seccomp-policy.txt; empty: no filter
   std::string root_dir = "/";       // runtime image root (read-only lower of "/")
+  // An EROFS runtime image (guest/runtimes/build-image.sh) used instead of
+  // root_dir; mounted straight from the file (kernel >= 6.12).
+  std::string root_image;
   std::string code_dir;             // becomes /var/task (read-only)
   std::vector<std::string> layer_dirs;  // become /opt, in order: later layers win
   uint64_t tmp_size_mb = 512;       // /tmp tmpfs size (Lambda's default ephemeral storage)

@@ -48,6 +48,14 @@ TEST(LambdaEnvironment, BootstrapLookupOrder) {
   auto none = find_bootstrap(c, exists);
   ASSERT_FALSE(none.ok());
   EXPECT_NE(none.error().message.find("Couldn't find valid bootstrap(s)"), std::string::npos);
+  c.runtime = "python3.11";  // managed: only the runtime image's bootstrap counts
+  present = {"/var/task/bootstrap", "/var/runtime/bootstrap"};
+  EXPECT_EQ(*find_bootstrap(c, exists), "/var/runtime/bootstrap");
+  present = {"/var/task/bootstrap"};
+  EXPECT_FALSE(find_bootstrap(c, exists).ok());
+  c.runtime = "provided.al2023";
+  EXPECT_EQ(*find_bootstrap(c, exists), "/var/task/bootstrap");
+  present.clear();
   c.bootstrap = "/custom/run";
   EXPECT_FALSE(find_bootstrap(c, exists).ok());
   present.insert("/custom/run");

@@ -59,8 +59,9 @@ class ProcessSandboxE2E : public ::testing::Test {
     c.environment = {{"MY_VAR", "my value"}, {"AWS_REGION", "evil-region"}};
     return c;
   }
-  void start(const InitConfig& c) {
+  void start(const InitConfig& c, const std::string& root_image = "") {
     ProcessSandboxOptions o;
+    o.root_image = root_image;
     o.init_path = init_;
     o.code_dir = code_dir_;
     o.seccomp_policy_path = env_or_empty("THAW_SECCOMP_POLICY");
@@ -495,6 +496,55 @@ TEST_F(ProcessSandboxE2E, GarbageFromTheHostSideIsSurvivable) {
   auto report = decode_error_report(expect(FrameType::kInitError).payload);
   ASSERT_TRUE(report.ok());
   EXPECT_NE(report->body.find("second init config"), std::string::npos);
+}
+
+// The runtime image recipe end to end: build (or reuse) the Debian-package
+// image, mount it as "/" of the sandbox, and find the bootstrap at
+// /var/runtime/bootstrap like Lambda does. Nothing of the host is visible.
+std::string build_runtime_image(const std::string& runtime) {
+  std::string recipe = env_or_empty("THAW_RUNTIMES_DIR") + "/build-image.sh";
+  std::string cache = env_or_empty("THAW_IMAGE_CACHE");
+  if (cache.empty()) cache = "/tmp/thaw-runtime-image-cache";
+  std::string cmd = recipe + " " + runtime + " " + cache;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (p == nullptr) return "";
+  char line[4096] = {};
+  std::string out = std::fgets(line, sizeof line, p) ? line : "";
+  if (::pclose(p) != 0) return "";
+  if (!out.empty() && out.back() == '\n') out.pop_back();
+  return out + "/image.erofs";
+}
+
+TEST_F(ProcessSandboxE2E, PythonRuntimeImageFromTheRecipe) {
+  if (::access("/usr/bin/mkfs.erofs", X_OK) != 0 || ::access("/usr/bin/python3.11", X_OK) != 0) {
+    GTEST_SKIP() << "needs erofs-utils and python3.11 installed";
+  }
+  std::string image = build_runtime_image("python3.11");
+  ASSERT_FALSE(image.empty()) << "guest/runtimes/build-image.sh python3.11 failed";
+  write_code("app.py", "import os, sys\ndef handler(event, context):\n"
+                       "    return {'host_visible': os.path.exists('/work'), 'py': sys.version[:4]}\n");
+  InitConfig c = config();
+  c.runtime = "python3.11";
+  c.handler = "app.handler";
+  start(c, image);
+  expect(FrameType::kReady);
+  EXPECT_EQ(call_json("img-1", "{}"), R"({"host_visible": false, "py": "3.11"})");
+}
+
+TEST_F(ProcessSandboxE2E, NodeRuntimeImageFromTheRecipe) {
+  if (::access("/usr/bin/mkfs.erofs", X_OK) != 0 || ::access("/usr/bin/node", X_OK) != 0) {
+    GTEST_SKIP() << "needs erofs-utils and nodejs 20 installed";
+  }
+  std::string image = build_runtime_image("nodejs20");
+  ASSERT_FALSE(image.empty()) << "guest/runtimes/build-image.sh nodejs20 failed";
+  write_code("index.js", "const fs = require('fs');\nexports.handler = async () => "
+                         "({ hostVisible: fs.existsSync('/work'), node: process.versions.node.split('.')[0] });\n");
+  InitConfig c = config();
+  c.runtime = "nodejs20";
+  c.handler = "index.handler";
+  start(c, image);
+  expect(FrameType::kReady);
+  EXPECT_EQ(call_json("img-2", "{}"), R"({"hostVisible":false,"node":"20"})");
 }
 
 TEST(ProcessSandboxLayout, MountsBuildTheLambdaTree) {
