@@ -32,6 +32,7 @@ int64_t device_syscall(uint64_t nr, uint64_t a, uint64_t b, uint64_t c, uint64_t
   switch (nr) {
     case SYS_blk_info: return blk_info((unsigned)a, (struct blk_info *)b);
     case SYS_blk_io: return blk_io((unsigned)a, (const struct blk_request *)b);
+    case SYS_blk_batch: return blk_batch((unsigned)a, (struct blk_request *)b, (unsigned)c);
     case SYS_blk_hostile: return blk_hostile((unsigned)a, (uint32_t)b);
     case SYS_vsock_cid: return vsock_cid();
     case SYS_vsock_listen: return vsock_listen((uint32_t)a);

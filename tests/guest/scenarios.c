@@ -17,6 +17,7 @@ static const struct scenario table[] = {
     {"blk-bad-addr", scenario_blk_bad_addr},
     {"multi-disk", scenario_multi_disk},
     {"blk-hostile", scenario_blk_hostile},
+    {"blk-stress", scenario_blk_stress},
     {"vsock", scenario_vsock},
     {"vsock-listen", scenario_vsock_listen},
     {"vsock-connect", scenario_vsock_connect},
@@ -31,7 +32,7 @@ const struct scenario *scenario_find(const char *name, size_t len) {
 }
 
 const char *scenario_names(void) {
-  return "hello counter timer serial-irq triple-fault bad-insn user-fault blk blk-ro blk-irq blk-bad-addr multi-disk blk-hostile vsock vsock-listen vsock-connect vsock-bulk vsock-hostile";
+  return "hello counter timer serial-irq triple-fault bad-insn user-fault blk blk-ro blk-irq blk-bad-addr multi-disk blk-hostile blk-stress vsock vsock-listen vsock-connect vsock-bulk vsock-hostile";
 }
 
 void scenario_hello(void) { uprintf("hello: Hello from the thaw test guest\n"); }

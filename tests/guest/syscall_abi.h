@@ -21,6 +21,7 @@ enum syscall_number {
   SYS_vsock_recv = 25,  /* (int conn, void *buf, size_t size, uint64_t timeout_ticks) -> len, 0 = EOF */
   SYS_vsock_close = 26, /* (int conn) */
   SYS_vsock_hostile = 27, /* (enum vsock_hostile kind, uint32_t port) -> connect result */
+  SYS_blk_batch = 13,   /* (unsigned disk, struct blk_request *reqs, unsigned n) -> 0; statuses in reqs */
   SYS_blk_hostile = 12, /* (unsigned disk, enum blk_hostile kind) -> see virtio_blk.h */
   SYS_bad_insn = 30,    /* () executes an instruction PVM cannot emulate at CPL0 */
   SYS_triple_fault = 31,/* () */
@@ -74,6 +75,7 @@ struct blk_request {
   uint32_t length;           /* bytes, multiple of 512 for IN/OUT */
   uint64_t sector;
   void *data;
+  uint32_t status;           /* SYS_blk_batch: the device's status byte */
 };
 
 static inline int64_t syscall4(uint64_t n, uint64_t a, uint64_t b, uint64_t c, uint64_t d) {

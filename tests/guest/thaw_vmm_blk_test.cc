@@ -37,6 +37,22 @@ TEST_F(GuestTest, BlkReadWriteFlushVerifiedOnBothSides) {
     ASSERT_EQ(image[b], 0) << "byte " << b;
 }
 
+TEST_F(GuestTest, BlkBatchesWrapTheRingAndLandOnDisk) {
+  constexpr uint64_t kFirst = 64, kCount = 200;  // scenario_blk.c kStressFirst, thaw.sectors
+  std::string disk = make_disk("disk.img");
+  VmmExit e = run("thaw.test=blk-stress thaw.sectors=200", {"--disk", disk});
+  ASSERT_EQ(e.exit_code, 0) << describe(e);
+  EXPECT_EQ(missing_lines(e, {"blk-stress: wrote 200 sectors in batches of 4",
+                              "blk-stress: read back 200 sectors ok"}),
+            "")
+      << describe(e);
+  std::vector<uint8_t> image = read_disk(disk);
+  ASSERT_EQ(image.size(), kDiskSectors * kSector);
+  for (uint64_t s = kFirst; s < kFirst + kCount; s++)
+    for (uint32_t i = 0; i < kSector; i++)
+      ASSERT_EQ(image[s * kSector + i], static_cast<uint8_t>(s ^ (i * 29) ^ 0x3c)) << "sector " << s << " byte " << i;
+}
+
 TEST_F(GuestTest, ReadOnlyDiskRefusesWrites) {
   std::string disk = make_disk("ro.img");
   std::vector<uint8_t> before = read_disk(disk);

@@ -21,6 +21,8 @@ struct disk {
   uint64_t capacity;
   struct blk_header header;
   volatile uint8_t status;
+  struct blk_header batch_headers[kMaxBatch];
+  volatile uint8_t batch_status[kMaxBatch];
 };
 
 static struct disk disks[kMaxDisks];
@@ -96,6 +98,50 @@ int64_t blk_io(unsigned disk, const struct blk_request *req) {
   }
   if (id != (uint32_t)head) vm_fail("virtio-blk: used id %u, only %d was in flight", id, head);
   return d->status;
+}
+
+int64_t blk_batch(unsigned disk, struct blk_request *reqs, unsigned n) {
+  if (disk >= disk_count) return -E_NODEV;
+  if (n == 0 || n > kMaxBatch) return -E_INVAL;
+  struct disk *d = &disks[disk];
+  int heads[kMaxBatch];
+  for (unsigned i = 0; i < n; i++) {
+    if (reqs[i].type != kBlkTypeIn && reqs[i].type != kBlkTypeOut) return -E_INVAL;
+    if (reqs[i].length == 0 || reqs[i].length > 65536) return -E_INVAL;
+    d->batch_headers[i] = (struct blk_header){.type = reqs[i].type, .sector = reqs[i].sector};
+    d->batch_status[i] = 0xff;
+    struct virtq_buf bufs[3] = {
+        {&d->batch_headers[i], sizeof d->batch_headers[i], false},
+        {reqs[i].data, reqs[i].length, reqs[i].type == kBlkTypeIn},
+        {(const void *)&d->batch_status[i], 1, true}};
+    heads[i] = virtq_add(&d->q, bufs, 3);
+    if (heads[i] < 0) vm_fail("virtio-blk: ring full at batch entry %u of %u", i, n);
+  }
+  uint64_t irqs_before = d->dev.interrupts;
+  virtq_kick(&d->q);
+  unsigned done = 0;
+  bool finished[kMaxBatch] = {false};
+  uint64_t deadline = timer_ticks() + kTimeoutTicks;
+  while (done < n || d->dev.interrupts == irqs_before) {
+    uint32_t id, len;
+    bool progress = false;
+    while (virtq_get_used(&d->q, &id, &len)) {
+      unsigned i = 0;
+      while (i < n && (heads[i] != (int)id || finished[i])) i++;
+      if (i == n) vm_fail("virtio-blk: used id %u is not one of the %u requests in flight", id, n);
+      finished[i] = true;
+      reqs[i].status = d->batch_status[i];
+      done++;
+      progress = true;
+    }
+    if (done == n && d->dev.interrupts != irqs_before) break;
+    if (d->dev.needs_reset) return -E_IO;
+    if (timer_ticks() >= deadline)
+      vm_fail("virtio-blk: disk %u: %u of %u batched requests done, %lu interrupts, after %d ticks", disk,
+              done, n, d->dev.interrupts - irqs_before, kTimeoutTicks);
+    if (!progress) wait_for_interrupt();
+  }
+  return 0;
 }
 
 int64_t blk_hostile(unsigned disk, uint32_t kind) {
