@@ -50,12 +50,10 @@ void VsockDevice::process_tx() {
       // A bad packet costs the guest that packet, not the device (the
       // driver may be fine and the socket layer confused).
       if (bad_packets_++ < 16) spdlog::warn("vsock: dropping guest packet: {}", valid.error().message);
-      // Refuse properly addressed ones (e.g. SEQPACKET) so the guest socket
-      // fails fast; spoofed addresses get nothing.
-      if (h && h->op != VsockOp::kRst && h->src_cid == config_.guest_cid &&
-          h->dst_cid == kVsockHostCid) {
-        send_control_rst(*h);
-      }
+      // Refuse it with an RST so the guest socket fails fast instead of
+      // timing out. The RST only ever goes to this guest (dst_cid is its
+      // own CID whatever the packet claimed) and the queue of them is bounded.
+      if (h && h->op != VsockOp::kRst) send_control_rst(*h);
     } else {
       handle_guest_packet(*h, c);
     }
