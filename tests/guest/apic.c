@@ -34,7 +34,7 @@ void apic_init(uint8_t timer_vector) {
   mmio_write32(kLapic + kLapicLvtLint0, kLvtMasked);
   mmio_write32(kLapic + kLapicLvtLint1, kLvtMasked);
   mmio_write32(kLapic + kLapicTpr, 0);
-  mmio_write32(kLapic + kLapicSvr, 0x100 | 0xff);  /* enable, spurious vector 0xff */
+  mmio_write32(kLapic + kLapicSvr, 0x100 | 0xff); /* enable, spurious vector 0xff */
   mmio_write32(kLapic + kLapicTimerDivide, kTimerDivideBy16);
   mmio_write32(kLapic + kLapicLvtTimer, kLvtPeriodic | timer_vector);
   mmio_write32(kLapic + kLapicTimerInit, kTimerInitialCount);

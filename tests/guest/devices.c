@@ -19,29 +19,46 @@ void devices_init(void) {
     if (mmio_read32(base) != kVirtioMagic) break;
     uint32_t version = mmio_read32(base + 4), id = mmio_read32(base + 8);
     if (version != 2)
-      vm_fail("virtio slot %u: version %u; this guest drives only virtio-mmio v2 (virtio 1.2 §4.2.2)",
-              slot, version);
-    if (id == kVirtioDeviceBlock) blk_probe(base, slot, kFirstGsi + slot);
-    else if (id == kVirtioDeviceVsock) vsock_probe(base, slot, kFirstGsi + slot);
-    else kprintf("virtio slot %u: device id %u not driven\n", slot, id);
+      vm_fail(
+          "virtio slot %u: version %u; this guest drives only virtio-mmio v2 (virtio 1.2 §4.2.2)",
+          slot, version);
+    if (id == kVirtioDeviceBlock)
+      blk_probe(base, slot, kFirstGsi + slot);
+    else if (id == kVirtioDeviceVsock)
+      vsock_probe(base, slot, kFirstGsi + slot);
+    else
+      kprintf("virtio slot %u: device id %u not driven\n", slot, id);
   }
   kprintf("virtio: %u device slot(s) found\n", slot);
 }
 
 int64_t device_syscall(uint64_t nr, uint64_t a, uint64_t b, uint64_t c, uint64_t d) {
   switch (nr) {
-    case SYS_blk_info: return blk_info((unsigned)a, (struct blk_info *)b);
-    case SYS_blk_io: return blk_io((unsigned)a, (const struct blk_request *)b);
-    case SYS_blk_batch: return blk_batch((unsigned)a, (struct blk_request *)b, (unsigned)c);
-    case SYS_blk_hostile: return blk_hostile((unsigned)a, (uint32_t)b);
-    case SYS_vsock_cid: return vsock_cid();
-    case SYS_vsock_listen: return vsock_listen((uint32_t)a);
-    case SYS_vsock_accept: return vsock_accept((uint32_t)a, b);
-    case SYS_vsock_connect: return vsock_connect(a, (uint32_t)b);
-    case SYS_vsock_send: return vsock_send((int)a, (const void *)b, c);
-    case SYS_vsock_recv: return vsock_recv((int)a, (void *)b, c, d);
-    case SYS_vsock_close: return vsock_close((int)a);
-    case SYS_vsock_hostile: return vsock_hostile((uint32_t)a, (uint32_t)b);
-    default: return -E_INVAL;
+    case SYS_blk_info:
+      return blk_info((unsigned)a, (struct blk_info *)b);
+    case SYS_blk_io:
+      return blk_io((unsigned)a, (const struct blk_request *)b);
+    case SYS_blk_batch:
+      return blk_batch((unsigned)a, (struct blk_request *)b, (unsigned)c);
+    case SYS_blk_hostile:
+      return blk_hostile((unsigned)a, (uint32_t)b);
+    case SYS_vsock_cid:
+      return vsock_cid();
+    case SYS_vsock_listen:
+      return vsock_listen((uint32_t)a);
+    case SYS_vsock_accept:
+      return vsock_accept((uint32_t)a, b);
+    case SYS_vsock_connect:
+      return vsock_connect(a, (uint32_t)b);
+    case SYS_vsock_send:
+      return vsock_send((int)a, (const void *)b, c);
+    case SYS_vsock_recv:
+      return vsock_recv((int)a, (void *)b, c, d);
+    case SYS_vsock_close:
+      return vsock_close((int)a);
+    case SYS_vsock_hostile:
+      return vsock_hostile((uint32_t)a, (uint32_t)b);
+    default:
+      return -E_INVAL;
   }
 }

@@ -8,7 +8,8 @@
 namespace thaw::testguest {
 
 void GuestTest::SetUp() {
-  if (::access("/dev/kvm", R_OK | W_OK) != 0) GTEST_SKIP() << "/dev/kvm is absent or not usable: these tests need KVM";
+  if (::access("/dev/kvm", R_OK | W_OK) != 0)
+    GTEST_SKIP() << "/dev/kvm is absent or not usable: these tests need KVM";
   auto bin = binaries_from_env();
   ASSERT_TRUE(bin.ok()) << bin.error().message;
   bin_ = *bin;
@@ -46,7 +47,8 @@ std::string describe(const VmmExit& e) {
 
 bool has_line(const VmmExit& e, const std::string& line) {
   std::string needle = line + "\n";
-  for (size_t at = e.serial.find(needle); at != std::string::npos; at = e.serial.find(needle, at + 1))
+  for (size_t at = e.serial.find(needle); at != std::string::npos;
+       at = e.serial.find(needle, at + 1))
     if (at == 0 || e.serial[at - 1] == '\n') return true;
   return false;
 }

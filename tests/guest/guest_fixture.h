@@ -21,8 +21,12 @@ inline constexpr uint64_t kGuestWriteFirst = 8, kGuestWriteCount = 8;
 
 // The same patterns as scenario_blk.c: what the host pre-writes, and what
 // the guest writes into sectors 8-15.
-inline uint8_t host_pattern(uint64_t sector, uint32_t i) { return static_cast<uint8_t>(sector * 31 + i * 7 + 1); }
-inline uint8_t guest_pattern(uint64_t sector, uint32_t i) { return static_cast<uint8_t>(0xa5 ^ (i * 13) ^ sector); }
+inline uint8_t host_pattern(uint64_t sector, uint32_t i) {
+  return static_cast<uint8_t>(sector * 31 + i * 7 + 1);
+}
+inline uint8_t guest_pattern(uint64_t sector, uint32_t i) {
+  return static_cast<uint8_t>(0xa5 ^ (i * 13) ^ sector);
+}
 
 class GuestTest : public ::testing::Test {
  protected:

@@ -83,7 +83,7 @@ void triple_fault(void) {
 }
 
 void vm_exit_ok(void) {
-  outb(0x64, 0xfe);  /* i8042 "pulse reset line": thaw-vmm exits 0 */
+  outb(0x64, 0xfe); /* i8042 "pulse reset line": thaw-vmm exits 0 */
   for (;;) sti_hlt();
 }
 
@@ -101,10 +101,11 @@ void vm_fail(const char *fmt, ...) {
 
 static void read_cmdline(const uint8_t *boot_params) {
   uint64_t ptr = *(const uint32_t *)(boot_params + kCmdLinePtr) |
-                 (uint64_t)*(const uint32_t *)(boot_params + kExtCmdLinePtr) << 32;
+                 (uint64_t) * (const uint32_t *)(boot_params + kExtCmdLinePtr) << 32;
   if (!ptr) return;
   /* The identity map covers 4 GiB; a pointer past it would fault. */
-  if (ptr >= (4ull << 30) - kCmdLineMax) vm_fail("boot_params cmd_line_ptr %lx is above 4 GiB", ptr);
+  if (ptr >= (4ull << 30) - kCmdLineMax)
+    vm_fail("boot_params cmd_line_ptr %lx is above 4 GiB", ptr);
   const char *src = (const char *)ptr;
   size_t n = 0;
   while (n + 1 < sizeof cmdline && src[n]) cmdline[n] = src[n], n++;
@@ -127,22 +128,22 @@ static void setup_paging(void) {
   }
   uint64_t cr4;
   __asm__ volatile("mov %%cr4, %0" : "=r"(cr4));
-  cr4 &= ~((1ull << 20) | (1ull << 21));  /* no SMEP/SMAP: kernel touches user pages */
+  cr4 &= ~((1ull << 20) | (1ull << 21)); /* no SMEP/SMAP: kernel touches user pages */
   __asm__ volatile("mov %0, %%cr4" : : "r"(cr4));
   __asm__ volatile("mov %0, %%cr3" : : "r"((uint64_t)pml4) : "memory");
 }
 
 static void setup_descriptors(void) {
-  gdt[1] = 0x00af9b000000ffffull;  /* kernel code, 64-bit */
-  gdt[2] = 0x00cf93000000ffffull;  /* kernel data */
-  gdt[3] = 0x00cff3000000ffffull;  /* user data, DPL 3 */
-  gdt[4] = 0x00affb000000ffffull;  /* user code, 64-bit, DPL 3 */
+  gdt[1] = 0x00af9b000000ffffull; /* kernel code, 64-bit */
+  gdt[2] = 0x00cf93000000ffffull; /* kernel data */
+  gdt[3] = 0x00cff3000000ffffull; /* user data, DPL 3 */
+  gdt[4] = 0x00affb000000ffffull; /* user code, 64-bit, DPL 3 */
   uint64_t base = (uint64_t)&tss, limit = sizeof tss - 1;
   gdt[5] = (limit & 0xffff) | (base & 0xffffff) << 16 | 0x89ull << 40 |
            ((limit >> 16) & 0xf) << 48 | ((base >> 24) & 0xff) << 56;
   gdt[6] = base >> 32;
   tss.rsp[0] = (uint64_t)kernel_stack_top;
-  tss.iomap_base = sizeof tss;  /* no I/O bitmap: CPL3 port I/O faults */
+  tss.iomap_base = sizeof tss; /* no I/O bitmap: CPL3 port I/O faults */
   struct dtr gdtr = {sizeof gdt - 1, (uint64_t)gdt};
   load_gdt(&gdtr, kTssSel);
 
@@ -173,20 +174,35 @@ uint64_t timer_ticks(void) { return ticks; }
 void wait_for_interrupt(void) { sti_hlt(); }
 
 static const char *exception_name(uint64_t v) {
-  static const char *const names[] = {
-      "#DE divide error", "#DB debug", "NMI", "#BP breakpoint", "#OF overflow",
-      "#BR bound range", "#UD invalid opcode", "#NM device not available",
-      "#DF double fault", "coprocessor overrun", "#TS invalid TSS", "#NP segment not present",
-      "#SS stack fault", "#GP general protection", "#PF page fault", "reserved",
-      "#MF x87 error", "#AC alignment check", "#MC machine check", "#XM SIMD error",
-      "#VE virtualization", "#CP control protection"};
+  static const char *const names[] = {"#DE divide error",
+                                      "#DB debug",
+                                      "NMI",
+                                      "#BP breakpoint",
+                                      "#OF overflow",
+                                      "#BR bound range",
+                                      "#UD invalid opcode",
+                                      "#NM device not available",
+                                      "#DF double fault",
+                                      "coprocessor overrun",
+                                      "#TS invalid TSS",
+                                      "#NP segment not present",
+                                      "#SS stack fault",
+                                      "#GP general protection",
+                                      "#PF page fault",
+                                      "reserved",
+                                      "#MF x87 error",
+                                      "#AC alignment check",
+                                      "#MC machine check",
+                                      "#XM SIMD error",
+                                      "#VE virtualization",
+                                      "#CP control protection"};
   return v < ARRAY_SIZE(names) ? names[v] : "reserved exception";
 }
 
 static int64_t system_call(struct trap_frame *f) {
   switch (f->rax) {
     case SYS_write: {
-      if (f->rsi > 4096) return -E_INVAL;  /* one line, not a memory dump */
+      if (f->rsi > 4096) return -E_INVAL; /* one line, not a memory dump */
       serial_write((const char *)f->rdi, f->rsi);
       return (int64_t)f->rsi;
     }

@@ -25,8 +25,7 @@ void kprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * failure prints the reason and triple-faults on purpose, so thaw-vmm exits
  * 3 and the host test sees both the FAIL line and the exit code. */
 __attribute__((noreturn)) void vm_exit_ok(void);
-__attribute__((noreturn)) void vm_fail(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2)));
+__attribute__((noreturn)) void vm_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 __attribute__((noreturn)) void triple_fault(void);
 
 /* Interrupt plumbing used by drivers. */

@@ -4,7 +4,7 @@
 #include "lib.h"
 
 void *memset(void *dst, int c, size_t n) {
-  volatile uint8_t *d = dst;  /* volatile: keeps gcc from calling memset */
+  volatile uint8_t *d = dst; /* volatile: keeps gcc from calling memset */
   for (size_t i = 0; i < n; i++) d[i] = (uint8_t)c;
   return dst;
 }
@@ -88,20 +88,31 @@ size_t vformat(char *buf, size_t size, const char *fmt, va_list ap) {
         for (int i = 0; *s && (precision < 0 || i < precision); s++, i++) put(&o, *s);
         break;
       }
-      case 'c': put(&o, (char)va_arg(ap, int)); break;
+      case 'c':
+        put(&o, (char)va_arg(ap, int));
+        break;
       case 'd': {
         int64_t v = wide ? va_arg(ap, int64_t) : va_arg(ap, int);
         put_number(&o, v < 0 ? (uint64_t)-v : (uint64_t)v, 10, width, v < 0);
         break;
       }
-      case 'u': put_number(&o, wide ? va_arg(ap, uint64_t) : va_arg(ap, unsigned), 10, width, false); break;
-      case 'x': put_number(&o, wide ? va_arg(ap, uint64_t) : va_arg(ap, unsigned), 16, width, false); break;
+      case 'u':
+        put_number(&o, wide ? va_arg(ap, uint64_t) : va_arg(ap, unsigned), 10, width, false);
+        break;
+      case 'x':
+        put_number(&o, wide ? va_arg(ap, uint64_t) : va_arg(ap, unsigned), 16, width, false);
+        break;
       case 'p':
         put(&o, '0'), put(&o, 'x');
         put_number(&o, (uint64_t)va_arg(ap, void *), 16, 0, false);
         break;
-      case '%': put(&o, '%'); break;
-      default: put(&o, '?'); if (!*p) p--; break;
+      case '%':
+        put(&o, '%');
+        break;
+      default:
+        put(&o, '?');
+        if (!*p) p--;
+        break;
     }
   }
   if (size) buf[o.len] = 0;

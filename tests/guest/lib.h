@@ -18,8 +18,7 @@ int strncmp(const char *a, const char *b, size_t n);
 /* %s (and %.*s) %c %d %u %x %p with optional 'l' (64-bit) and zero-padded width
  * ("%08x"). Always NUL-terminates; returns the length written. */
 size_t vformat(char *buf, size_t size, const char *fmt, va_list ap);
-size_t format(char *buf, size_t size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+size_t format(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Parses an unsigned decimal; returns false on an empty or non-digit string. */
 bool parse_u64(const char *s, size_t len, uint64_t *out);

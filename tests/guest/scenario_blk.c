@@ -10,8 +10,12 @@ enum { kTypeIn = 0, kTypeOut = 1, kTypeFlush = 4, kTypeGetId = 8 };
 
 static uint8_t buffer[kSector * kWriteCount] __attribute__((aligned(512)));
 
-static uint8_t host_pattern(uint64_t sector, uint32_t i) { return (uint8_t)(sector * 31 + i * 7 + 1); }
-static uint8_t guest_pattern(uint64_t sector, uint32_t i) { return (uint8_t)(0xa5 ^ (i * 13) ^ sector); }
+static uint8_t host_pattern(uint64_t sector, uint32_t i) {
+  return (uint8_t)(sector * 31 + i * 7 + 1);
+}
+static uint8_t guest_pattern(uint64_t sector, uint32_t i) {
+  return (uint8_t)(0xa5 ^ (i * 13) ^ sector);
+}
 
 static int64_t io(unsigned disk, uint32_t type, uint64_t sector, void *data, uint32_t len) {
   struct blk_request r = {.type = type, .length = len, .sector = sector, .data = data};
@@ -31,8 +35,8 @@ void scenario_multi_disk(void) {
     if (st != kStatusOk) ufail("multi-disk: disk %u read returned status %ld", n, st);
     uint32_t first = 0;
     memcpy(&first, buffer, sizeof first);
-    uprintf("multi-disk: disk %u slot %u gsi %u%s: sector 1 starts %08x, %lu interrupt(s)\n", n, i.slot,
-            i.gsi, i.read_only ? " ro" : "", first, after.interrupts - i.interrupts);
+    uprintf("multi-disk: disk %u slot %u gsi %u%s: sector 1 starts %08x, %lu interrupt(s)\n", n,
+            i.slot, i.gsi, i.read_only ? " ro" : "", first, after.interrupts - i.interrupts);
     n++;
   }
   if (n == 0) ufail("multi-disk: no disks; pass --disk to thaw-vmm");
@@ -61,16 +65,19 @@ void scenario_blk(void) {
   uint64_t sector = user_arg_u64("thaw.sector", 1);
   uprintf("blk: disk 0 has %lu sectors\n", before.capacity_sectors);
   if (before.capacity_sectors < kWriteFirst + kWriteCount || sector >= before.capacity_sectors)
-    ufail("blk: disk of %lu sectors is too small; the test needs at least %d", before.capacity_sectors,
-          kWriteFirst + kWriteCount);
+    ufail("blk: disk of %lu sectors is too small; the test needs at least %d",
+          before.capacity_sectors, kWriteFirst + kWriteCount);
   if (before.read_only) ufail("blk: disk 0 is read-only; this scenario writes");
   expect_host_sector("blk", 0, sector);
   expect_host_sector("blk", 0, before.capacity_sectors - 1);
 
   for (uint32_t s = 0; s < kWriteCount; s++)
-    for (uint32_t i = 0; i < kSector; i++) buffer[s * kSector + i] = guest_pattern(kWriteFirst + s, i);
+    for (uint32_t i = 0; i < kSector; i++)
+      buffer[s * kSector + i] = guest_pattern(kWriteFirst + s, i);
   int64_t st = io(0, kTypeOut, kWriteFirst, buffer, sizeof buffer);
-  if (st != kStatusOk) ufail("blk: write of sectors %d-%d returned status %ld", kWriteFirst, kWriteFirst + kWriteCount - 1, st);
+  if (st != kStatusOk)
+    ufail("blk: write of sectors %d-%d returned status %ld", kWriteFirst,
+          kWriteFirst + kWriteCount - 1, st);
   uprintf("blk: wrote sectors %d-%d\n", kWriteFirst, kWriteFirst + kWriteCount - 1);
 
   memset(buffer, 0, sizeof buffer);
@@ -93,7 +100,9 @@ void scenario_blk(void) {
 
   /* A read that ends past the capacity must be refused (virtio 1.2 §5.2.6.1). */
   st = io(0, kTypeIn, before.capacity_sectors, buffer, kSector);
-  if (st != kStatusIoErr) ufail("blk: read at sector %lu (the capacity) returned status %ld, want 1 (IOERR)", before.capacity_sectors, st);
+  if (st != kStatusIoErr)
+    ufail("blk: read at sector %lu (the capacity) returned status %ld, want 1 (IOERR)",
+          before.capacity_sectors, st);
   uprintf("blk: read past the end refused with status 1 ok\n");
 
   memset(buffer, 0, 21);
@@ -104,18 +113,22 @@ void scenario_blk(void) {
   struct blk_info after = info(0);
   uint64_t requests = 7;
   if (after.interrupts - before.interrupts < requests)
-    ufail("blk: %lu used-buffer interrupts for %lu requests", after.interrupts - before.interrupts, requests);
-  uprintf("blk: %lu used-buffer interrupts for %lu requests ok\n", after.interrupts - before.interrupts, requests);
+    ufail("blk: %lu used-buffer interrupts for %lu requests", after.interrupts - before.interrupts,
+          requests);
+  uprintf("blk: %lu used-buffer interrupts for %lu requests ok\n",
+          after.interrupts - before.interrupts, requests);
 }
 
 void scenario_blk_ro(void) {
   struct blk_info i = info(0);
-  if (!i.read_only) ufail("blk-ro: disk 0 does not offer VIRTIO_BLK_F_RO; start thaw-vmm with --disk PATH,ro");
+  if (!i.read_only)
+    ufail("blk-ro: disk 0 does not offer VIRTIO_BLK_F_RO; start thaw-vmm with --disk PATH,ro");
   uprintf("blk-ro: device offers VIRTIO_BLK_F_RO\n");
   expect_host_sector("blk-ro", 0, 1);
   for (uint32_t k = 0; k < kSector; k++) buffer[k] = guest_pattern(1, k);
   int64_t st = io(0, kTypeOut, 1, buffer, kSector);
-  if (st != kStatusIoErr) ufail("blk-ro: write to a read-only disk returned status %ld, want 1 (IOERR)", st);
+  if (st != kStatusIoErr)
+    ufail("blk-ro: write to a read-only disk returned status %ld, want 1 (IOERR)", st);
   uprintf("blk-ro: write refused with status 1 ok\n");
   expect_host_sector("blk-ro", 0, 1);
 }
@@ -146,9 +159,12 @@ void scenario_blk_bad_addr(void) {
   uint64_t addr = user_arg_u64("thaw.bad_addr", 0x30000000);
   uprintf("blk-bad-addr: reading sector 1 into guest address 0x%lx\n", addr);
   int64_t st = io(0, kTypeIn, 1, (void *)addr, kSector);
-  if (st == kStatusIoErr) uprintf("blk-bad-addr: device answered IOERR ok\n");
-  else if (st == -E_IO) uprintf("blk-bad-addr: device set DEVICE_NEEDS_RESET ok\n");
-  else ufail("blk-bad-addr: request into unbacked address 0x%lx returned %ld", addr, st);
+  if (st == kStatusIoErr)
+    uprintf("blk-bad-addr: device answered IOERR ok\n");
+  else if (st == -E_IO)
+    uprintf("blk-bad-addr: device set DEVICE_NEEDS_RESET ok\n");
+  else
+    ufail("blk-bad-addr: request into unbacked address 0x%lx returned %ld", addr, st);
 }
 
 /* thaw.kind=loop|avail-jump|huge-length|bad-head: one malformed request
@@ -158,8 +174,10 @@ void scenario_blk_hostile(void) {
   static const struct {
     const char *name;
     uint32_t kind;
-  } kinds[] = {{"loop", kHostileDescLoop}, {"avail-jump", kHostileAvailJump},
-               {"huge-length", kHostileHugeLength}, {"bad-head", kHostileBadHead}};
+  } kinds[] = {{"loop", kHostileDescLoop},
+               {"avail-jump", kHostileAvailJump},
+               {"huge-length", kHostileHugeLength},
+               {"bad-head", kHostileBadHead}};
   size_t len;
   const char *kind = user_arg("thaw.kind", &len);
   if (!kind) ufail("blk-hostile: add thaw.kind=loop|avail-jump|huge-length|bad-head");
@@ -168,9 +186,12 @@ void scenario_blk_hostile(void) {
     info(0);
     uprintf("blk-hostile: posting a %s request\n", kinds[i].name);
     int64_t r = syscall4(SYS_blk_hostile, 0, kinds[i].kind, 0, 0);
-    if (r == 0) uprintf("blk-hostile: device answered IOERR ok\n");
-    else if (r == -E_IO) uprintf("blk-hostile: device set DEVICE_NEEDS_RESET ok\n");
-    else ufail("blk-hostile: %s request ended with %ld (status or error)", kinds[i].name, r);
+    if (r == 0)
+      uprintf("blk-hostile: device answered IOERR ok\n");
+    else if (r == -E_IO)
+      uprintf("blk-hostile: device set DEVICE_NEEDS_RESET ok\n");
+    else
+      ufail("blk-hostile: %s request ended with %ld (status or error)", kinds[i].name, r);
     return;
   }
   ufail("blk-hostile: unknown thaw.kind \"%.*s\"", (int)len, kind);
@@ -181,7 +202,9 @@ void scenario_blk_hostile(void) {
  * in any order, and every sector must hold what was written. Sectors
  * kStressFirst.. get stress_pattern(); the host test checks the image. */
 enum { kStressFirst = 64, kStressBatch = 4 };
-static uint8_t stress_pattern(uint64_t sector, uint32_t i) { return (uint8_t)(sector ^ (i * 29) ^ 0x3c); }
+static uint8_t stress_pattern(uint64_t sector, uint32_t i) {
+  return (uint8_t)(sector ^ (i * 29) ^ 0x3c);
+}
 static uint8_t stress_buf[kStressBatch][kSector] __attribute__((aligned(512)));
 
 static void stress_pass(uint32_t type, uint64_t sectors) {
@@ -192,7 +215,8 @@ static void stress_pass(uint32_t type, uint64_t sectors) {
       uint64_t sector = kStressFirst + s + n;
       for (uint32_t i = 0; i < kSector; i++)
         stress_buf[n][i] = type == kTypeOut ? stress_pattern(sector, i) : 0;
-      reqs[n] = (struct blk_request){.type = type, .length = kSector, .sector = sector, .data = stress_buf[n]};
+      reqs[n] = (struct blk_request){
+          .type = type, .length = kSector, .sector = sector, .data = stress_buf[n]};
     }
     int64_t r = syscall4(SYS_blk_batch, 0, (uint64_t)reqs, n, 0);
     if (r < 0) ufail("blk-stress: batch at sector %lu failed with %ld", kStressFirst + s, r);
@@ -212,7 +236,8 @@ void scenario_blk_stress(void) {
   struct blk_info i = info(0);
   uint64_t sectors = user_arg_u64("thaw.sectors", 200);
   if (kStressFirst + sectors > i.capacity_sectors)
-    ufail("blk-stress: %lu sectors from %d do not fit a %lu-sector disk", sectors, kStressFirst, i.capacity_sectors);
+    ufail("blk-stress: %lu sectors from %d do not fit a %lu-sector disk", sectors, kStressFirst,
+          i.capacity_sectors);
   stress_pass(kTypeOut, sectors);
   uprintf("blk-stress: wrote %lu sectors in batches of %d\n", sectors, kStressBatch);
   stress_pass(kTypeIn, sectors);

@@ -50,7 +50,8 @@ static int64_t guest_cid(void) {
 
 /* Host -> guest: listen, accept, answer one line with "pong: <line>". */
 static void serve_host(uint64_t port) {
-  if (syscall4(SYS_vsock_listen, port, 0, 0, 0) < 0) ufail("vsock: cannot listen on port %lu", port);
+  if (syscall4(SYS_vsock_listen, port, 0, 0, 0) < 0)
+    ufail("vsock: cannot listen on port %lu", port);
   uprintf("vsock: listening on port %lu\n", port);
   int64_t conn = syscall4(SYS_vsock_accept, port, kTimeoutTicks, 0, 0);
   if (conn < 0) ufail("vsock: no host connection on port %lu (error %ld)", port, conn);
@@ -112,7 +113,8 @@ static uint8_t bulk_pattern(uint64_t i) { return (uint8_t)(i * 131 + (i >> 8)); 
 void scenario_vsock_bulk(void) {
   uint64_t port = user_arg_u64("thaw.port", 5000), total = user_arg_u64("thaw.bytes", 32768);
   guest_cid();
-  if (syscall4(SYS_vsock_listen, port, 0, 0, 0) < 0) ufail("vsock: cannot listen on port %lu", port);
+  if (syscall4(SYS_vsock_listen, port, 0, 0, 0) < 0)
+    ufail("vsock: cannot listen on port %lu", port);
   uprintf("vsock: listening on port %lu\n", port);
   int64_t conn = syscall4(SYS_vsock_accept, port, kTimeoutTicks, 0, 0);
   if (conn < 0) ufail("vsock: no host connection on port %lu (error %ld)", port, conn);
@@ -130,7 +132,8 @@ void scenario_vsock_bulk(void) {
     size_t n = total - sent < sizeof chunk ? (size_t)(total - sent) : sizeof chunk;
     for (size_t i = 0; i < n; i++) chunk[i] = bulk_pattern(sent + i);
     int64_t r = syscall4(SYS_vsock_send, (uint64_t)conn, (uint64_t)chunk, n, 0);
-    if (r != (int64_t)n) ufail("vsock-bulk: send returned %ld after %lu of %lu bytes", r, sent, total);
+    if (r != (int64_t)n)
+      ufail("vsock-bulk: send returned %ld after %lu of %lu bytes", r, sent, total);
     sent += n;
   }
   uprintf("vsock-bulk: sent %lu bytes\n", total);
@@ -152,7 +155,8 @@ void scenario_vsock_hostile(void) {
   for (size_t i = 0; i < ARRAY_SIZE(kinds); i++) {
     int64_t r = syscall4(SYS_vsock_hostile, kinds[i].kind, host_port, 0, 0);
     if (r != -E_CONNREFUSED)
-      ufail("vsock-hostile: %s to port %lu got %ld, want -%d (RST)", kinds[i].name, host_port, r, E_CONNREFUSED);
+      ufail("vsock-hostile: %s to port %lu got %ld, want -%d (RST)", kinds[i].name, host_port, r,
+            E_CONNREFUSED);
     uprintf("vsock-hostile: %s refused with RST ok\n", kinds[i].name);
   }
   serve_host(user_arg_u64("thaw.port", 5000));

@@ -32,7 +32,9 @@ const struct scenario *scenario_find(const char *name, size_t len) {
 }
 
 const char *scenario_names(void) {
-  return "hello counter timer serial-irq triple-fault bad-insn user-fault blk blk-ro blk-irq blk-bad-addr multi-disk blk-hostile blk-stress vsock vsock-listen vsock-connect vsock-bulk vsock-hostile";
+  return "hello counter timer serial-irq triple-fault bad-insn user-fault blk blk-ro blk-irq "
+         "blk-bad-addr multi-disk blk-hostile blk-stress vsock vsock-listen vsock-connect "
+         "vsock-bulk vsock-hostile";
 }
 
 void scenario_hello(void) { uprintf("hello: Hello from the thaw test guest\n"); }
@@ -64,7 +66,8 @@ void scenario_timer(void) {
     if ((spins & 0xfffff) == 0) syscall4(SYS_irq_stats, (uint64_t)&s, 0, 0, 0);
   }
   /* Ticks keep coming while we poll, so "at least" is what is exact. */
-  uprintf("timer: at least %lu APIC timer interrupts at CPL3 (took %lu)\n", want, s.timer_ticks - start);
+  uprintf("timer: at least %lu APIC timer interrupts at CPL3 (took %lu)\n", want,
+          s.timer_ticks - start);
 }
 
 /* COM1's THR-empty interrupt (IRQ 4 through the IOAPIC): one line written
@@ -73,7 +76,8 @@ void scenario_serial_irq(void) {
   static const char line[] = "serial-irq: this line was sent one byte per THR-empty interrupt\n";
   int64_t n = syscall4(SYS_write_irq, (uint64_t)line, sizeof line - 1, 0, 0);
   if (n < 0) ufail("serial-irq: no THR-empty interrupt on IRQ 4 within 1 s");
-  if ((uint64_t)n < sizeof line - 1) ufail("serial-irq: %ld interrupts for %lu bytes", n, sizeof line - 1);
+  if ((uint64_t)n < sizeof line - 1)
+    ufail("serial-irq: %ld interrupts for %lu bytes", n, sizeof line - 1);
   uprintf("serial-irq: took %ld THR-empty interrupts on gsi 4 for %lu bytes\n", n, sizeof line - 1);
 }
 

@@ -6,16 +6,24 @@
 #include "kernel.h"
 
 enum {
-  kCom1 = 0x3f8, kIrqEnable = 1, kIrqIdent = 2, kLineControl = 3, kLineStatus = 5,
-  kThrEmpty = 0x20, kIerThrEmpty = 0x02, kIirIdMask = 0x0f, kIirThrEmpty = 0x02, kCom1Irq = 4,
+  kCom1 = 0x3f8,
+  kIrqEnable = 1,
+  kIrqIdent = 2,
+  kLineControl = 3,
+  kLineStatus = 5,
+  kThrEmpty = 0x20,
+  kIerThrEmpty = 0x02,
+  kIirIdMask = 0x0f,
+  kIirThrEmpty = 0x02,
+  kCom1Irq = 4,
 };
 
 static volatile bool thr_ready;
 static volatile uint64_t thr_interrupts;
 
 void serial_init(void) {
-  outb(kCom1 + kIrqEnable, 0);        /* polled: no UART interrupts */
-  outb(kCom1 + kLineControl, 0x03);   /* 8 data bits, no parity, 1 stop */
+  outb(kCom1 + kIrqEnable, 0);      /* polled: no UART interrupts */
+  outb(kCom1 + kLineControl, 0x03); /* 8 data bits, no parity, 1 stop */
 }
 
 void serial_write(const char *s, size_t len) {

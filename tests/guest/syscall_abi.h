@@ -5,26 +5,27 @@
 
 #include <stdint.h>
 
+/* Arguments, then "->" the result. */
 enum syscall_number {
-  SYS_write = 1,        /* (const char *buf, size_t len) -> console */
-  SYS_exit = 2,         /* (int ok) -> never returns */
-  SYS_cmdline = 3,      /* (char *buf, size_t size) -> length */
-  SYS_irq_stats = 4,    /* (struct irq_stats *out) */
-  SYS_write_irq = 5,    /* (const char *buf, size_t len) -> THR-empty interrupts taken, <0 timeout */
-  SYS_blk_info = 10,    /* (unsigned disk, struct blk_info *out) */
-  SYS_blk_io = 11,      /* (unsigned disk, struct blk_request *req) -> virtio status */
-  SYS_vsock_cid = 20,   /* () -> guest CID */
-  SYS_vsock_listen = 21,  /* (uint32_t port) */
-  SYS_vsock_accept = 22,  /* (uint32_t port, uint64_t timeout_ticks) -> conn */
+  SYS_write = 1,         /* (const char *buf, size_t len) -> len; console */
+  SYS_exit = 2,          /* (int ok) -> never returns */
+  SYS_cmdline = 3,       /* (char *buf, size_t size) -> length */
+  SYS_irq_stats = 4,     /* (struct irq_stats *out) */
+  SYS_write_irq = 5,     /* (buf, len) -> THR-empty interrupts taken */
+  SYS_blk_info = 10,     /* (unsigned disk, struct blk_info *out) */
+  SYS_blk_io = 11,       /* (unsigned disk, struct blk_request *req) -> status */
+  SYS_blk_hostile = 12,  /* (unsigned disk, enum blk_hostile kind), virtio_blk.h */
+  SYS_blk_batch = 13,    /* (disk, struct blk_request *reqs, unsigned n) -> 0 */
+  SYS_vsock_cid = 20,    /* () -> guest CID */
+  SYS_vsock_listen = 21, /* (uint32_t port) */
+  SYS_vsock_accept = 22, /* (uint32_t port, uint64_t timeout_ticks) -> conn */
   SYS_vsock_connect = 23, /* (uint64_t cid, uint32_t port) -> conn */
-  SYS_vsock_send = 24,  /* (int conn, const void *buf, size_t len) -> len */
-  SYS_vsock_recv = 25,  /* (int conn, void *buf, size_t size, uint64_t timeout_ticks) -> len, 0 = EOF */
-  SYS_vsock_close = 26, /* (int conn) */
-  SYS_vsock_hostile = 27, /* (enum vsock_hostile kind, uint32_t port) -> connect result */
-  SYS_blk_batch = 13,   /* (unsigned disk, struct blk_request *reqs, unsigned n) -> 0; statuses in reqs */
-  SYS_blk_hostile = 12, /* (unsigned disk, enum blk_hostile kind) -> see virtio_blk.h */
-  SYS_bad_insn = 30,    /* () executes an instruction PVM cannot emulate at CPL0 */
-  SYS_triple_fault = 31,/* () */
+  SYS_vsock_send = 24,    /* (int conn, const void *buf, size_t len) -> len */
+  SYS_vsock_recv = 25,    /* (conn, buf, size, timeout_ticks) -> len, 0 = EOF */
+  SYS_vsock_close = 26,   /* (int conn) */
+  SYS_vsock_hostile = 27, /* (enum vsock_hostile kind, uint32_t port) -> connect */
+  SYS_bad_insn = 30,      /* () runs an instruction PVM cannot emulate at CPL0 */
+  SYS_triple_fault = 31,  /* () */
 };
 
 /* Error codes (negated in RAX). */
@@ -33,23 +34,23 @@ enum {
   E_NODEV = 19,     /* no such device */
   E_TIMEDOUT = 110, /* the device or peer did not answer in time */
   E_CONNREFUSED = 111,
-  E_RESET = 104,    /* peer reset the connection */
-  E_IO = 5,         /* device reported an error */
+  E_RESET = 104, /* peer reset the connection */
+  E_IO = 5,      /* device reported an error */
 };
 
 struct irq_stats {
   uint64_t timer_ticks;
-  uint64_t device_irqs;     /* virtio interrupts, all devices */
-  uint64_t last_gsi;        /* GSI of the last device interrupt */
+  uint64_t device_irqs; /* virtio interrupts, all devices */
+  uint64_t last_gsi;    /* GSI of the last device interrupt */
   uint64_t last_vector;
 };
 
 struct blk_info {
   uint64_t capacity_sectors;
-  uint32_t read_only;        /* VIRTIO_BLK_F_RO negotiated */
-  uint32_t has_flush;        /* VIRTIO_BLK_F_FLUSH negotiated */
-  uint64_t interrupts;       /* used-buffer interrupts taken by this disk */
-  uint32_t slot;             /* virtio-mmio slot: 0xd0000000 + slot * 0x1000 */
+  uint32_t read_only;  /* VIRTIO_BLK_F_RO negotiated */
+  uint32_t has_flush;  /* VIRTIO_BLK_F_FLUSH negotiated */
+  uint64_t interrupts; /* used-buffer interrupts taken by this disk */
+  uint32_t slot;       /* virtio-mmio slot: 0xd0000000 + slot * 0x1000 */
   uint32_t gsi;
 };
 
@@ -71,11 +72,11 @@ enum vsock_hostile {
 };
 
 struct blk_request {
-  uint32_t type;             /* VIRTIO_BLK_T_IN/OUT/FLUSH/GET_ID */
-  uint32_t length;           /* bytes, multiple of 512 for IN/OUT */
+  uint32_t type;   /* VIRTIO_BLK_T_IN/OUT/FLUSH/GET_ID */
+  uint32_t length; /* bytes, multiple of 512 for IN/OUT */
   uint64_t sector;
   void *data;
-  uint32_t status;           /* SYS_blk_batch: the device's status byte */
+  uint32_t status; /* SYS_blk_batch: the device's status byte */
 };
 
 static inline int64_t syscall4(uint64_t n, uint64_t a, uint64_t b, uint64_t c, uint64_t d) {

@@ -33,7 +33,8 @@ TEST_F(GuestTest, BlkReadWriteFlushVerifiedOnBothSides) {
       ASSERT_EQ(image[s * kSector + i], guest_pattern(s, i)) << "sector " << s << " byte " << i;
   // Everything the guest did not write is as the host left it.
   for (uint32_t i = 0; i < kSector; i++) ASSERT_EQ(image[kSector + i], host_pattern(1, i));
-  for (uint64_t b = (kGuestWriteFirst + kGuestWriteCount) * kSector; b < (kDiskSectors - 1) * kSector; b++)
+  for (uint64_t b = (kGuestWriteFirst + kGuestWriteCount) * kSector;
+       b < (kDiskSectors - 1) * kSector; b++)
     ASSERT_EQ(image[b], 0) << "byte " << b;
 }
 
@@ -50,7 +51,8 @@ TEST_F(GuestTest, BlkBatchesWrapTheRingAndLandOnDisk) {
   ASSERT_EQ(image.size(), kDiskSectors * kSector);
   for (uint64_t s = kFirst; s < kFirst + kCount; s++)
     for (uint32_t i = 0; i < kSector; i++)
-      ASSERT_EQ(image[s * kSector + i], static_cast<uint8_t>(s ^ (i * 29) ^ 0x3c)) << "sector " << s << " byte " << i;
+      ASSERT_EQ(image[s * kSector + i], static_cast<uint8_t>(s ^ (i * 29) ^ 0x3c))
+          << "sector " << s << " byte " << i;
 }
 
 TEST_F(GuestTest, ReadOnlyDiskRefusesWrites) {
@@ -68,19 +70,22 @@ TEST_F(GuestTest, VirtioInterruptReachesGuestThroughIoapic) {
   VmmExit e = run("thaw.test=blk-irq", {"--disk", disk});
   EXPECT_EQ(e.exit_code, 0) << describe(e);
   // Disk 0 is virtio-mmio slot 0: GSI 5, routed by the guest to vector 0x25.
-  EXPECT_TRUE(e.serial.find("irq: took virtio-blk interrupt on gsi 5 vector 0x25") != std::string::npos)
+  EXPECT_TRUE(e.serial.find("irq: took virtio-blk interrupt on gsi 5 vector 0x25") !=
+              std::string::npos)
       << describe(e);
 }
 
 TEST_F(GuestTest, BlkRequestOutsideGuestRamIsRefused) {
   std::string disk = make_disk("disk.img");
   VmmExit e = run("thaw.test=blk-bad-addr", {"--disk", disk});
-  EXPECT_TRUE(has_line(e, "blk-bad-addr: reading sector 1 into guest address 0x30000000")) << describe(e);
+  EXPECT_TRUE(has_line(e, "blk-bad-addr: reading sector 1 into guest address 0x30000000"))
+      << describe(e);
   // Either the device refuses (IOERR / NEEDS_RESET) and the guest ends
   // cleanly, or thaw-vmm stops this VM for breaking the device contract.
   if (e.exit_code == 4) {
     EXPECT_NE(e.stderr_text.find("0x30000000"), std::string::npos)
-        << "thaw-vmm's reason for exit 4 does not name the bad address\n" << describe(e);
+        << "thaw-vmm's reason for exit 4 does not name the bad address\n"
+        << describe(e);
   } else {
     EXPECT_EQ(e.exit_code, 0) << describe(e);
     EXPECT_TRUE(has_line(e, "blk-bad-addr: device answered IOERR ok") ||
@@ -107,11 +112,14 @@ class HostileBlkTest : public GuestTest, public ::testing::WithParamInterface<Ho
 TEST_P(HostileBlkTest, RefusedWithoutHarmingHost) {
   std::string disk = make_disk("disk.img");
   std::vector<uint8_t> before = read_disk(disk);
-  VmmExit e = run(std::string("thaw.test=blk-hostile thaw.kind=") + GetParam().kind, {"--disk", disk});
-  EXPECT_TRUE(has_line(e, std::string("blk-hostile: posting a ") + GetParam().kind + " request")) << describe(e);
+  VmmExit e =
+      run(std::string("thaw.test=blk-hostile thaw.kind=") + GetParam().kind, {"--disk", disk});
+  EXPECT_TRUE(has_line(e, std::string("blk-hostile: posting a ") + GetParam().kind + " request"))
+      << describe(e);
   if (e.exit_code == 4) {
     EXPECT_NE(e.stderr_text.find(GetParam().reason), std::string::npos)
-        << "exit-4 reason does not mention \"" << GetParam().reason << "\"\n" << describe(e);
+        << "exit-4 reason does not mention \"" << GetParam().reason << "\"\n"
+        << describe(e);
   } else {
     EXPECT_EQ(e.exit_code, 0) << describe(e);
     EXPECT_TRUE(has_line(e, "blk-hostile: device answered IOERR ok") ||
@@ -121,33 +129,34 @@ TEST_P(HostileBlkTest, RefusedWithoutHarmingHost) {
   EXPECT_EQ(read_disk(disk), before) << "a refused request changed the image";
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Requests, HostileBlkTest,
-    ::testing::Values(HostileCase{"loop", "loop"}, HostileCase{"avail-jump", "queue size"},
-                      HostileCase{"huge-length", "outside guest RAM"},
-                      HostileCase{"bad-head", "queue size"}),
-    [](const ::testing::TestParamInfo<HostileCase>& info) {
-      std::string name;
-      for (const char* p = info.param.kind; *p; p++)
-        if (*p != '-') name += *p;
-      return name;
-    });
+INSTANTIATE_TEST_SUITE_P(Requests, HostileBlkTest,
+                         ::testing::Values(HostileCase{"loop", "loop"},
+                                           HostileCase{"avail-jump", "queue size"},
+                                           HostileCase{"huge-length", "outside guest RAM"},
+                                           HostileCase{"bad-head", "queue size"}),
+                         [](const ::testing::TestParamInfo<HostileCase>& info) {
+                           std::string name;
+                           for (const char* p = info.param.kind; *p; p++)
+                             if (*p != '-') name += *p;
+                           return name;
+                         });
 
 TEST_F(GuestTest, DisksTakeSlotsAndGsisInCommandLineOrder) {
   std::string a = make_disk("a.img"), b = make_disk("b.img"), c = make_disk("c.img");
-  VmmExit e = run("thaw.test=multi-disk",
-                  {"--disk", a, "--disk", b + ",ro", "--disk", c, "--vsock-uds", dir_->file("v.sock")});
+  VmmExit e = run("thaw.test=multi-disk", {"--disk", a, "--disk", b + ",ro", "--disk", c,
+                                           "--vsock-uds", dir_->file("v.sock")});
   EXPECT_EQ(e.exit_code, 0) << describe(e);
   // CONTRACT.md: disks first in command-line order, then vsock; GSI 5 + slot.
   // Sector 1 starts with host_pattern(1, 0..3) = 20 27 2e 35 (little-endian word 352e2720).
-  EXPECT_EQ(missing_lines(e, {"virtio-blk: disk 0 at slot 0 gsi 5: 2048 sectors, flush",
-                              "virtio-blk: disk 1 at slot 1 gsi 6: 2048 sectors, read-only, flush",
-                              "virtio-blk: disk 2 at slot 2 gsi 7: 2048 sectors, flush",
-                              "virtio-vsock: slot 3 gsi 8: guest cid 3",
-                              "multi-disk: disk 0 slot 0 gsi 5: sector 1 starts 352e2720, 1 interrupt(s)",
-                              "multi-disk: disk 1 slot 1 gsi 6 ro: sector 1 starts 352e2720, 1 interrupt(s)",
-                              "multi-disk: disk 2 slot 2 gsi 7: sector 1 starts 352e2720, 1 interrupt(s)",
-                              "multi-disk: 3 disk(s)"}),
+  EXPECT_EQ(missing_lines(
+                e, {"virtio-blk: disk 0 at slot 0 gsi 5: 2048 sectors, flush",
+                    "virtio-blk: disk 1 at slot 1 gsi 6: 2048 sectors, read-only, flush",
+                    "virtio-blk: disk 2 at slot 2 gsi 7: 2048 sectors, flush",
+                    "virtio-vsock: slot 3 gsi 8: guest cid 3",
+                    "multi-disk: disk 0 slot 0 gsi 5: sector 1 starts 352e2720, 1 interrupt(s)",
+                    "multi-disk: disk 1 slot 1 gsi 6 ro: sector 1 starts 352e2720, 1 interrupt(s)",
+                    "multi-disk: disk 2 slot 2 gsi 7: sector 1 starts 352e2720, 1 interrupt(s)",
+                    "multi-disk: 3 disk(s)"}),
             "")
       << describe(e);
 }

@@ -73,16 +73,19 @@ int check_counter_lines(const std::string& serial, uint64_t step) {
 TEST_F(GuestTest, ApicTimerInterruptsUserCode) {
   VmmExit e = run("thaw.test=timer thaw.ticks=3");
   EXPECT_EQ(e.exit_code, 0) << describe(e);
-  EXPECT_NE(e.serial.find("timer: at least 3 APIC timer interrupts at CPL3 (took "), std::string::npos)
+  EXPECT_NE(e.serial.find("timer: at least 3 APIC timer interrupts at CPL3 (took "),
+            std::string::npos)
       << describe(e);
 }
 
 TEST_F(GuestTest, SerialThrEmptyInterruptDrivesOutput) {
   VmmExit e = run("thaw.test=serial-irq");
   EXPECT_EQ(e.exit_code, 0) << describe(e);
-  EXPECT_TRUE(has_line(e, "serial-irq: this line was sent one byte per THR-empty interrupt")) << describe(e);
+  EXPECT_TRUE(has_line(e, "serial-irq: this line was sent one byte per THR-empty interrupt"))
+      << describe(e);
   // 16550: one interrupt when IER enables it with THR empty, then one per byte.
-  EXPECT_TRUE(has_line(e, "serial-irq: took 65 THR-empty interrupts on gsi 4 for 64 bytes")) << describe(e);
+  EXPECT_TRUE(has_line(e, "serial-irq: took 65 THR-empty interrupts on gsi 4 for 64 bytes"))
+      << describe(e);
 }
 
 TEST_F(GuestTest, SecondVcpuWaitsForSipiWithoutBlockingExit) {
@@ -92,7 +95,6 @@ TEST_F(GuestTest, SecondVcpuWaitsForSipiWithoutBlockingExit) {
   EXPECT_EQ(e.exit_code, 0) << describe(e);
   EXPECT_NE(e.serial.find("thaw-test-guest: done hello ok"), std::string::npos) << describe(e);
 }
-
 
 TEST_F(GuestTest, TripleFaultEndsVmWithExit3) {
   VmmExit e = run("thaw.test=triple-fault");
@@ -105,7 +107,8 @@ TEST_F(GuestTest, TripleFaultEndsVmWithExit3) {
 TEST_F(GuestTest, UserModeFaultIsReportedByGuestKernel) {
   VmmExit e = run("thaw.test=user-fault");
   EXPECT_EQ(e.exit_code, 3) << describe(e);
-  EXPECT_NE(e.serial.find("FAIL: #PF page fault (vector 14) at CPL3"), std::string::npos) << describe(e);
+  EXPECT_NE(e.serial.find("FAIL: #PF page fault (vector 14) at CPL3"), std::string::npos)
+      << describe(e);
   EXPECT_NE(e.serial.find("cr2 100000000"), std::string::npos) << describe(e);
 }
 
@@ -129,7 +132,8 @@ TEST_F(GuestTest, UnemulatedInstructionEndsOnlyThisVm) {
 TEST_F(GuestTest, UnknownScenarioFailsWithReason) {
   VmmExit e = run("thaw.test=no-such-scenario");
   EXPECT_EQ(e.exit_code, 3) << describe(e);
-  EXPECT_NE(e.serial.find("FAIL: unknown scenario \"no-such-scenario\""), std::string::npos) << describe(e);
+  EXPECT_NE(e.serial.find("FAIL: unknown scenario \"no-such-scenario\""), std::string::npos)
+      << describe(e);
 }
 
 TEST_F(GuestTest, BlkScenarioWithoutDiskFailsWithReason) {
@@ -137,7 +141,6 @@ TEST_F(GuestTest, BlkScenarioWithoutDiskFailsWithReason) {
   EXPECT_EQ(e.exit_code, 3) << describe(e);
   EXPECT_NE(e.serial.find("FAIL: blk: no virtio-blk disk 0"), std::string::npos) << describe(e);
 }
-
 
 // One request/reply on thaw-vmm's control socket (JSON lines, CONTRACT.md).
 Result<boost::json::object> control(const std::string& api_sock, const std::string& request) {
@@ -148,13 +151,16 @@ Result<boost::json::object> control(const std::string& api_sock, const std::stri
   if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0)
     return Error::from_errno("connect to --api-sock {}", api_sock);
   std::string line = request + "\n";
-  if (auto w = write_all(fd.get(), {reinterpret_cast<const uint8_t*>(line.data()), line.size()}, "request"); !w.ok())
+  if (auto w = write_all(fd.get(), {reinterpret_cast<const uint8_t*>(line.data()), line.size()},
+                         "request");
+      !w.ok())
     return std::move(w).error();
   auto reply = read_line(fd.get(), seconds(10));
   if (!reply.ok()) return reply.error().context(request);
   boost::system::error_code ec;
   boost::json::value v = boost::json::parse(*reply, ec);
-  if (ec || !v.is_object()) return Error::format("reply to {} is not a JSON object: {}", request, *reply);
+  if (ec || !v.is_object())
+    return Error::format("reply to {} is not a JSON object: {}", request, *reply);
   auto& obj = v.as_object();
   if (!obj.contains("ok") || !obj.at("ok").is_bool() || !obj.at("ok").as_bool())
     return Error::format("{} failed: {}", request, *reply);
@@ -165,7 +171,8 @@ TEST_F(GuestTest, ControlSocketPausesAndResumesExactly) {
   constexpr uint64_t kStep = 20000000;  // ~40 ms of native CPL3 work per round here
   std::string api = dir_->file("api.sock");
   auto vmm = VmmProcess::start(
-      bin_.vmm, guest_args(bin_, "thaw.test=counter thaw.rounds=0 thaw.step=20000000", {"--api-sock", api}),
+      bin_.vmm,
+      guest_args(bin_, "thaw.test=counter thaw.rounds=0 thaw.step=20000000", {"--api-sock", api}),
       dir_->file("serial.log"), dir_->file("stderr.log"));
   ASSERT_TRUE(vmm.ok()) << vmm.error().message;
   ASSERT_TRUE(vmm->wait_for_serial("counter: 3 ", seconds(30)).ok()) << vmm->serial();
@@ -179,11 +186,13 @@ TEST_F(GuestTest, ControlSocketPausesAndResumesExactly) {
   auto stats = control(api, R"({"op":"stats"})");
   ASSERT_TRUE(stats.ok()) << stats.error().message;
   EXPECT_EQ(stats->at("state").as_string(), "paused") << boost::json::serialize(*stats);
-  ASSERT_TRUE(stats->contains("exits") && stats->at("exits").is_object()) << boost::json::serialize(*stats);
+  ASSERT_TRUE(stats->contains("exits") && stats->at("exits").is_object())
+      << boost::json::serialize(*stats);
   const auto& exits = stats->at("exits").as_object();
   ASSERT_TRUE(exits.contains("io")) << boost::json::serialize(*stats);
   // At least one port write per serial byte printed so far.
-  EXPECT_GE(exits.at("io").to_number<uint64_t>(), at_pause.size()) << boost::json::serialize(*stats);
+  EXPECT_GE(exits.at("io").to_number<uint64_t>(), at_pause.size())
+      << boost::json::serialize(*stats);
 
   int last = check_counter_lines(at_pause, kStep);
   auto resumed = control(api, R"({"op":"resume"})");

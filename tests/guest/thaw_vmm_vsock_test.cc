@@ -41,7 +41,8 @@ class HostListener {
     if (!line.ok()) return void(error = line.error().message);
     guest_hello = *line;
     std::string reply = "hello guest, this is the host\n";
-    auto w = write_all(conn->get(), {reinterpret_cast<const uint8_t*>(reply.data()), reply.size()}, "reply");
+    auto w = write_all(conn->get(), {reinterpret_cast<const uint8_t*>(reply.data()), reply.size()},
+                       "reply");
     if (!w.ok()) return void(error = w.error().message);
     // Keep the stream open until the guest closes it (EOF is the expected end).
     (void)read_line(conn->get(), seconds(30));
@@ -52,29 +53,34 @@ class HostListener {
 
 // The host end of the "vsock-listen" half: CONNECT <port>, ping, expect pong.
 void talk_to_guest(VmmProcess& vmm, const std::string& uds, uint32_t port) {
-  auto listening = vmm.wait_for_serial("vsock: listening on port " + std::to_string(port), seconds(30));
+  auto listening =
+      vmm.wait_for_serial("vsock: listening on port " + std::to_string(port), seconds(30));
   ASSERT_TRUE(listening.ok()) << listening.error().message;
   uint32_t host_port = 0;
   auto conn = vsock_connect_guest(uds, port, seconds(30), &host_port);
   ASSERT_TRUE(conn.ok()) << conn.error().message;
   std::string ping = "ping from host\n";
-  ASSERT_TRUE(write_all(conn->get(), {reinterpret_cast<const uint8_t*>(ping.data()), ping.size()}, "ping").ok());
+  ASSERT_TRUE(
+      write_all(conn->get(), {reinterpret_cast<const uint8_t*>(ping.data()), ping.size()}, "ping")
+          .ok());
   auto pong = read_line(conn->get(), seconds(30));
   ASSERT_TRUE(pong.ok()) << pong.error().message;
   EXPECT_EQ(*pong, "pong: ping from host");
 }
 
 constexpr std::initializer_list<const char*> kListenLines = {
-    "vsock: guest cid 3", "vsock: listening on port 5000", "vsock: accepted host connection on port 5000",
-    "vsock: received from host: ping from host", "vsock: replied to host"};
+    "vsock: guest cid 3", "vsock: listening on port 5000",
+    "vsock: accepted host connection on port 5000", "vsock: received from host: ping from host",
+    "vsock: replied to host"};
 constexpr std::initializer_list<const char*> kConnectLines = {
     "vsock: connected to host port 5001", "vsock: host answered: hello guest, this is the host",
     "vsock: closed"};
 
 TEST_F(GuestTest, VsockHostConnectsToGuest) {
   std::string uds = dir_->file("vsock.sock");
-  auto vmm = VmmProcess::start(bin_.vmm, guest_args(bin_, "thaw.test=vsock-listen thaw.port=5000", {"--vsock-uds", uds}),
-                               dir_->file("serial.log"), dir_->file("stderr.log"));
+  auto vmm = VmmProcess::start(
+      bin_.vmm, guest_args(bin_, "thaw.test=vsock-listen thaw.port=5000", {"--vsock-uds", uds}),
+      dir_->file("serial.log"), dir_->file("stderr.log"));
   ASSERT_TRUE(vmm.ok()) << vmm.error().message;
   talk_to_guest(*vmm, uds, 5000);
   auto e = vmm->wait(seconds(60));
@@ -86,10 +92,14 @@ TEST_F(GuestTest, VsockHostConnectsToGuest) {
 TEST_F(GuestTest, VsockBulkTransferRespectsCreditBothWays) {
   constexpr size_t kBytes = 32768;  // 4x the guest's 8 KiB buf_alloc
   std::string uds = dir_->file("vsock.sock");
-  auto vmm = VmmProcess::start(bin_.vmm, guest_args(bin_, "thaw.test=vsock-bulk thaw.port=5000 thaw.bytes=32768", {"--vsock-uds", uds}),
-                               dir_->file("serial.log"), dir_->file("stderr.log"));
+  auto vmm =
+      VmmProcess::start(bin_.vmm,
+                        guest_args(bin_, "thaw.test=vsock-bulk thaw.port=5000 thaw.bytes=32768",
+                                   {"--vsock-uds", uds}),
+                        dir_->file("serial.log"), dir_->file("stderr.log"));
   ASSERT_TRUE(vmm.ok()) << vmm.error().message;
-  ASSERT_TRUE(vmm->wait_for_serial("vsock: listening on port 5000", seconds(30)).ok()) << vmm->serial();
+  ASSERT_TRUE(vmm->wait_for_serial("vsock: listening on port 5000", seconds(30)).ok())
+      << vmm->serial();
   auto conn = vsock_connect_guest(uds, 5000, seconds(30), nullptr);
   ASSERT_TRUE(conn.ok()) << conn.error().message;
 
@@ -110,7 +120,8 @@ TEST_F(GuestTest, VsockBulkTransferRespectsCreditBothWays) {
   ASSERT_TRUE(e.ok()) << e.error().message;
   EXPECT_EQ(e->exit_code, 0) << describe(*e);
   char line[96];
-  std::snprintf(line, sizeof line, "vsock-bulk: received %zu bytes, fnv1a %016" PRIx64, kBytes, sum);
+  std::snprintf(line, sizeof line, "vsock-bulk: received %zu bytes, fnv1a %016" PRIx64, kBytes,
+                sum);
   EXPECT_TRUE(has_line(*e, line)) << "missing \"" << line << "\"\n" << describe(*e);
   EXPECT_TRUE(has_line(*e, "vsock-bulk: sent 32768 bytes")) << describe(*e);
 }
@@ -120,7 +131,9 @@ TEST_F(GuestTest, VsockMalformedRequestsAreRefusedWithoutHostSockets) {
   auto listener = unix_listen(uds + "_5001");  // must never see a connection
   ASSERT_TRUE(listener.ok()) << listener.error().message;
   auto vmm = VmmProcess::start(
-      bin_.vmm, guest_args(bin_, "thaw.test=vsock-hostile thaw.port=5000 thaw.host_port=5001", {"--vsock-uds", uds}),
+      bin_.vmm,
+      guest_args(bin_, "thaw.test=vsock-hostile thaw.port=5000 thaw.host_port=5001",
+                 {"--vsock-uds", uds}),
       dir_->file("serial.log"), dir_->file("stderr.log"));
   ASSERT_TRUE(vmm.ok()) << vmm.error().message;
   talk_to_guest(*vmm, uds, 5000);  // the device still works afterwards
@@ -156,7 +169,8 @@ TEST_F(GuestTest, VsockBothWaysInOneBoot) {
   ASSERT_TRUE(listener.ok()) << listener.error().message;
   HostListener host(std::move(*listener));
   auto vmm = VmmProcess::start(
-      bin_.vmm, guest_args(bin_, "thaw.test=vsock thaw.port=5000 thaw.host_port=5001", {"--vsock-uds", uds}),
+      bin_.vmm,
+      guest_args(bin_, "thaw.test=vsock thaw.port=5000 thaw.host_port=5001", {"--vsock-uds", uds}),
       dir_->file("serial.log"), dir_->file("stderr.log"));
   ASSERT_TRUE(vmm.ok()) << vmm.error().message;
   talk_to_guest(*vmm, uds, 5000);

@@ -22,9 +22,9 @@ void ufail(const char *fmt, ...) {
   va_start(ap, fmt);
   size_t n = vformat(buf, sizeof buf, fmt, ap);
   va_end(ap);
-  syscall4(SYS_write, (uint64_t)"FAIL: ", 6, 0, 0);
+  syscall4(SYS_write, (uint64_t) "FAIL: ", 6, 0, 0);
   syscall4(SYS_write, (uint64_t)buf, n, 0, 0);
-  syscall4(SYS_write, (uint64_t)"\n", 1, 0, 0);
+  syscall4(SYS_write, (uint64_t) "\n", 1, 0, 0);
   syscall4(SYS_exit, 0, 0, 0, 0);
   __builtin_unreachable();
 }
@@ -57,7 +57,8 @@ void user_main(void) {
   syscall4(SYS_cmdline, (uint64_t)cmdline, sizeof cmdline, 0, 0);
   size_t len;
   const char *name = user_arg("thaw.test", &len);
-  if (!name) ufail("no scenario: add thaw.test=<name> to the command line (names: %s)", scenario_names());
+  if (!name)
+    ufail("no scenario: add thaw.test=<name> to the command line (names: %s)", scenario_names());
   const struct scenario *s = scenario_find(name, len);
   if (!s) ufail("unknown scenario \"%.*s\" (names: %s)", (int)len, name, scenario_names());
   uprintf("user: running scenario %s at CPL3\n", s->name);

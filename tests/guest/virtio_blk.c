@@ -33,10 +33,11 @@ static void blk_irq(void *ctx) { virtio_ack_interrupt(&((struct disk *)ctx)->dev
 void blk_probe(uint64_t base, unsigned slot, unsigned gsi) {
   if (disk_count == kMaxDisks) vm_fail("virtio-blk: more than %d disks", kMaxDisks);
   struct disk *d = &disks[disk_count];
-  d->dev = (struct virtio_dev){.base = base, .slot = slot, .gsi = gsi, .device_id = kVirtioDeviceBlock};
+  d->dev =
+      (struct virtio_dev){.base = base, .slot = slot, .gsi = gsi, .device_id = kVirtioDeviceBlock};
   virtio_begin_init(&d->dev, (1ull << kFeatureRo) | (1ull << kFeatureFlush));
   virtq_setup(&d->q, &d->dev, 0);
-  d->capacity = virtio_config_read64(&d->dev, 0);  /* §5.2.4: capacity in 512-byte sectors */
+  d->capacity = virtio_config_read64(&d->dev, 0); /* §5.2.4: capacity in 512-byte sectors */
   irq_register(gsi, blk_irq, d);
   virtio_finish_init(&d->dev);
   kprintf("virtio-blk: disk %u at slot %u gsi %u: %lu sectors%s%s\n", disk_count, slot, gsi,
@@ -91,7 +92,8 @@ int64_t blk_io(unsigned disk, const struct blk_request *req) {
       if (used)
         vm_fail("virtio-blk: disk %u: request completed but no interrupt on gsi %u within %d ticks",
                 disk, d->dev.gsi, kTimeoutTicks);
-      kprintf("virtio-blk: disk %u: no used buffer %d ticks after the notify\n", disk, kTimeoutTicks);
+      kprintf("virtio-blk: disk %u: no used buffer %d ticks after the notify\n", disk,
+              kTimeoutTicks);
       return -E_TIMEDOUT;
     }
     wait_for_interrupt();
@@ -110,10 +112,9 @@ int64_t blk_batch(unsigned disk, struct blk_request *reqs, unsigned n) {
     if (reqs[i].length == 0 || reqs[i].length > 65536) return -E_INVAL;
     d->batch_headers[i] = (struct blk_header){.type = reqs[i].type, .sector = reqs[i].sector};
     d->batch_status[i] = 0xff;
-    struct virtq_buf bufs[3] = {
-        {&d->batch_headers[i], sizeof d->batch_headers[i], false},
-        {reqs[i].data, reqs[i].length, reqs[i].type == kBlkTypeIn},
-        {(const void *)&d->batch_status[i], 1, true}};
+    struct virtq_buf bufs[3] = {{&d->batch_headers[i], sizeof d->batch_headers[i], false},
+                                {reqs[i].data, reqs[i].length, reqs[i].type == kBlkTypeIn},
+                                {(const void *)&d->batch_status[i], 1, true}};
     heads[i] = virtq_add(&d->q, bufs, 3);
     if (heads[i] < 0) vm_fail("virtio-blk: ring full at batch entry %u of %u", i, n);
   }
@@ -137,8 +138,8 @@ int64_t blk_batch(unsigned disk, struct blk_request *reqs, unsigned n) {
     if (done == n && d->dev.interrupts != irqs_before) break;
     if (d->dev.needs_reset) return -E_IO;
     if (timer_ticks() >= deadline)
-      vm_fail("virtio-blk: disk %u: %u of %u batched requests done, %lu interrupts, after %d ticks", disk,
-              done, n, d->dev.interrupts - irqs_before, kTimeoutTicks);
+      vm_fail("virtio-blk: disk %u: %u of %u batched requests done, %lu interrupts, after %d ticks",
+              disk, done, n, d->dev.interrupts - irqs_before, kTimeoutTicks);
     if (!progress) wait_for_interrupt();
   }
   return 0;
@@ -155,17 +156,27 @@ int64_t blk_hostile(unsigned disk, uint32_t kind) {
   d->header = (struct blk_header){.type = kBlkTypeIn, .sector = 0};
   d->status = 0xff;
   q->desc[0] = (struct virtq_desc){(uint64_t)&d->header, sizeof d->header, kVirtqDescNext, 1};
-  q->desc[1] = (struct virtq_desc){(uint64_t)data, sizeof data, kVirtqDescNext | kVirtqDescWrite, 2};
+  q->desc[1] =
+      (struct virtq_desc){(uint64_t)data, sizeof data, kVirtqDescNext | kVirtqDescWrite, 2};
   q->desc[2] = (struct virtq_desc){(uint64_t)&d->status, 1, kVirtqDescWrite, 0};
   uint16_t head = 0, advance = 1;
   switch (kind) {
     /* status -> data -> status ...: all device-writable, so only a length or
      * loop bound can stop the walk. */
-    case kHostileDescLoop: q->desc[2].flags |= kVirtqDescNext, q->desc[2].next = 1; break;
-    case kHostileAvailJump: advance = (uint16_t)(q->size + 5); break;
-    case kHostileHugeLength: q->desc[1].len = 0xffffffffu; break;
-    case kHostileBadHead: head = (uint16_t)(q->size + 3); break;
-    default: return -E_INVAL;
+    case kHostileDescLoop:
+      q->desc[2].flags |= kVirtqDescNext, q->desc[2].next = 1;
+      break;
+    case kHostileAvailJump:
+      advance = (uint16_t)(q->size + 5);
+      break;
+    case kHostileHugeLength:
+      q->desc[1].len = 0xffffffffu;
+      break;
+    case kHostileBadHead:
+      head = (uint16_t)(q->size + 3);
+      break;
+    default:
+      return -E_INVAL;
   }
   q->avail[2 + q->avail_idx % q->size] = head;
   barrier();
@@ -174,7 +185,8 @@ int64_t blk_hostile(unsigned disk, uint32_t kind) {
   virtq_kick(q);
   uint64_t deadline = timer_ticks() + kTimeoutTicks;
   while (!d->dev.needs_reset) {
-    if (*(volatile uint16_t *)(q->used + 2) != q->last_used) return d->status == kBlkStatusIoErr ? 0 : d->status;
+    if (*(volatile uint16_t *)(q->used + 2) != q->last_used)
+      return d->status == kBlkStatusIoErr ? 0 : d->status;
     if (timer_ticks() >= deadline) return -E_TIMEDOUT;
     wait_for_interrupt();
   }

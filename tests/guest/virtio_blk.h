@@ -14,7 +14,7 @@ enum {
   kBlkStatusIoErr = 1,
   kBlkStatusUnsupp = 2,
   kMaxDisks = 4,
-  kMaxBatch = 5,  /* 3 descriptors each in a 16-entry ring */
+  kMaxBatch = 5, /* 3 descriptors each in a 16-entry ring */
 };
 
 /* Takes over the device in `slot` (already identified as a block device). */

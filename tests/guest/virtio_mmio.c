@@ -8,16 +8,38 @@
 #include "kernel.h"
 
 enum {
-  kMagic = 0x000, kVersion = 0x004, kDeviceId = 0x008,
-  kDeviceFeatures = 0x010, kDeviceFeaturesSel = 0x014,
-  kDriverFeatures = 0x020, kDriverFeaturesSel = 0x024,
-  kQueueSel = 0x030, kQueueNumMax = 0x034, kQueueNum = 0x038, kQueueReady = 0x044,
-  kQueueNotify = 0x050, kInterruptStatus = 0x060, kInterruptAck = 0x064, kStatus = 0x070,
-  kQueueDescLow = 0x080, kQueueDescHigh = 0x084, kQueueDriverLow = 0x090,
-  kQueueDriverHigh = 0x094, kQueueDeviceLow = 0x0a0, kQueueDeviceHigh = 0x0a4,
-  kConfigGeneration = 0x0fc, kConfig = 0x100,
+  kMagic = 0x000,
+  kVersion = 0x004,
+  kDeviceId = 0x008,
+  kDeviceFeatures = 0x010,
+  kDeviceFeaturesSel = 0x014,
+  kDriverFeatures = 0x020,
+  kDriverFeaturesSel = 0x024,
+  kQueueSel = 0x030,
+  kQueueNumMax = 0x034,
+  kQueueNum = 0x038,
+  kQueueReady = 0x044,
+  kQueueNotify = 0x050,
+  kInterruptStatus = 0x060,
+  kInterruptAck = 0x064,
+  kStatus = 0x070,
+  kQueueDescLow = 0x080,
+  kQueueDescHigh = 0x084,
+  kQueueDriverLow = 0x090,
+  kQueueDriverHigh = 0x094,
+  kQueueDeviceLow = 0x0a0,
+  kQueueDeviceHigh = 0x0a4,
+  kConfigGeneration = 0x0fc,
+  kConfig = 0x100,
 };
-enum { kAcknowledge = 1, kDriver = 2, kDriverOk = 4, kFeaturesOk = 8, kNeedsReset = 0x40, kFailed = 0x80 };
+enum {
+  kAcknowledge = 1,
+  kDriver = 2,
+  kDriverOk = 4,
+  kFeaturesOk = 8,
+  kNeedsReset = 0x40,
+  kFailed = 0x80
+};
 enum { kQueuePages = 8 };
 
 static uint8_t queue_pages[kQueuePages][4096] __attribute__((aligned(4096)));
@@ -83,9 +105,11 @@ uint32_t virtio_ack_interrupt(struct virtio_dev *dev) {
 
 void virtq_setup(struct virtq *q, struct virtio_dev *dev, uint16_t index) {
   wr(dev, kQueueSel, index);
-  if (rd(dev, kQueueReady)) vm_fail("virtio slot %u: queue %u already live after reset", dev->slot, index);
+  if (rd(dev, kQueueReady))
+    vm_fail("virtio slot %u: queue %u already live after reset", dev->slot, index);
   uint32_t max = rd(dev, kQueueNumMax);
-  if (max == 0) vm_fail("virtio slot %u: queue %u does not exist (QueueNumMax 0)", dev->slot, index);
+  if (max == 0)
+    vm_fail("virtio slot %u: queue %u does not exist (QueueNumMax 0)", dev->slot, index);
   if (queue_pages_used == kQueuePages) vm_fail("virtio: more than %d queues", kQueuePages);
   uint8_t *page = queue_pages[queue_pages_used++];
   q->dev = dev;
@@ -108,7 +132,8 @@ void virtq_setup(struct virtq *q, struct virtio_dev *dev, uint16_t index) {
   wr(dev, kQueueDeviceLow, (uint32_t)used);
   wr(dev, kQueueDeviceHigh, (uint32_t)(used >> 32));
   wr(dev, kQueueReady, 1);
-  if (rd(dev, kQueueReady) != 1) vm_fail("virtio slot %u: queue %u refused QueueReady", dev->slot, index);
+  if (rd(dev, kQueueReady) != 1)
+    vm_fail("virtio slot %u: queue %u refused QueueReady", dev->slot, index);
 }
 
 int virtq_add(struct virtq *q, const struct virtq_buf *bufs, unsigned n) {
@@ -147,7 +172,9 @@ bool virtq_get_used(struct virtq *q, uint32_t *id, uint32_t *len) {
       (volatile struct virtq_used_elem *)(q->used + 4) + q->last_used % q->size;
   uint32_t head = e->id;
   *len = e->len;
-  if (head >= q->size) vm_fail("virtio slot %u queue %u: used id %u >= queue size %u", q->dev->slot, q->index, head, q->size);
+  if (head >= q->size)
+    vm_fail("virtio slot %u queue %u: used id %u >= queue size %u", q->dev->slot, q->index, head,
+            q->size);
   q->last_used++;
   /* Return the chain to the free list. */
   uint16_t i = (uint16_t)head, n = 1;

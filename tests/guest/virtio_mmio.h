@@ -11,7 +11,7 @@ enum {
   kVirtioDeviceBlock = 2,
   kVirtioDeviceVsock = 19,
   kVirtioFeatureVersion1 = 32,
-  kVirtqMaxSize = 16,        /* what this driver asks for; plenty for one request at a time */
+  kVirtqMaxSize = 16, /* what this driver asks for; plenty for one request at a time */
   kVirtqDescNext = 1,
   kVirtqDescWrite = 2,
 };
@@ -29,20 +29,20 @@ struct virtq_used_elem {
 };
 
 struct virtio_dev {
-  uint64_t base;          /* MMIO window */
+  uint64_t base; /* MMIO window */
   unsigned slot, gsi;
   uint32_t device_id;
-  uint64_t features;      /* negotiated */
-  uint64_t interrupts;    /* used-buffer/config interrupts taken */
-  bool needs_reset;       /* device set DEVICE_NEEDS_RESET */
+  uint64_t features;   /* negotiated */
+  uint64_t interrupts; /* used-buffer/config interrupts taken */
+  bool needs_reset;    /* device set DEVICE_NEEDS_RESET */
 };
 
 struct virtq {
   struct virtio_dev *dev;
   uint16_t index, size;
   volatile struct virtq_desc *desc;
-  volatile uint16_t *avail;   /* flags, idx, ring[size] */
-  volatile uint8_t *used;     /* flags, idx, ring[size] of virtq_used_elem */
+  volatile uint16_t *avail; /* flags, idx, ring[size] */
+  volatile uint8_t *used;   /* flags, idx, ring[size] of virtq_used_elem */
   uint16_t free_head, num_free, last_used, avail_idx;
 };
 

@@ -9,14 +9,25 @@
 #include "kernel.h"
 
 enum {
-  kRxQueue = 0, kTxQueue = 1, kEventQueue = 2,
+  kRxQueue = 0,
+  kTxQueue = 1,
+  kEventQueue = 2,
   kTypeStream = 1,
-  kOpRequest = 1, kOpResponse = 2, kOpRst = 3, kOpShutdown = 4, kOpRw = 5,
-  kOpCreditUpdate = 6, kOpCreditRequest = 7,
+  kOpRequest = 1,
+  kOpResponse = 2,
+  kOpRst = 3,
+  kOpShutdown = 4,
+  kOpRw = 5,
+  kOpCreditUpdate = 6,
+  kOpCreditRequest = 7,
   kShutdownBoth = 3,
-  kRxBuffers = 8, kRxBufferSize = 4096,
-  kMaxConns = 4, kConnBuffer = 8192, kMaxPayload = 1024,
-  kHostCid = 2, kFirstLocalPort = 49152,
+  kRxBuffers = 8,
+  kRxBufferSize = 4096,
+  kMaxConns = 4,
+  kConnBuffer = 8192,
+  kMaxPayload = 1024,
+  kHostCid = 2,
+  kFirstLocalPort = 49152,
   kTxTimeoutTicks = 500,
   kEventTransportReset = 0,
 };
@@ -33,14 +44,14 @@ enum conn_state { kFree, kConnecting, kConnected, kClosed };
 
 struct conn {
   enum conn_state state;
-  bool accepted;           /* handed to the scenario by accept()/connect() */
-  bool reset;              /* peer sent RST */
-  uint32_t peer_shutdown;  /* SHUTDOWN flags from the peer */
+  bool accepted;          /* handed to the scenario by accept()/connect() */
+  bool reset;             /* peer sent RST */
+  uint32_t peer_shutdown; /* SHUTDOWN flags from the peer */
   uint64_t peer_cid;
   uint32_t local_port, peer_port;
   uint32_t peer_buf_alloc, peer_fwd_cnt, tx_cnt;
-  uint32_t fwd_cnt;        /* bytes the scenario consumed */
-  uint32_t fwd_cnt_sent;   /* fwd_cnt last reported to the peer */
+  uint32_t fwd_cnt;      /* bytes the scenario consumed */
+  uint32_t fwd_cnt_sent; /* fwd_cnt last reported to the peer */
   uint32_t rx_head, rx_len;
   uint8_t rx[kConnBuffer];
 };
@@ -57,14 +68,15 @@ static struct {
   uint8_t rx_bufs[kRxBuffers][kRxBufferSize] __attribute__((aligned(16)));
   uint32_t events[4];
   struct conn conns[kMaxConns];
-  uint32_t tamper;          /* enum vsock_hostile applied to the next REQUEST */
+  uint32_t tamper; /* enum vsock_hostile applied to the next REQUEST */
 } vs;
 
 static void vsock_irq(void *ctx) { virtio_ack_interrupt(ctx); }
 
 static void post_rx(uint32_t i) {
   struct virtq_buf b = {vs.rx_bufs[i], kRxBufferSize, true};
-  if (virtq_add(&vs.rx, &b, 1) != (int)i) vm_fail("vsock: rx buffer %u did not get descriptor %u", i, i);
+  if (virtq_add(&vs.rx, &b, 1) != (int)i)
+    vm_fail("vsock: rx buffer %u did not get descriptor %u", i, i);
 }
 
 static void post_event(uint32_t i) {
@@ -74,12 +86,13 @@ static void post_event(uint32_t i) {
 
 void vsock_probe(uint64_t base, unsigned slot, unsigned gsi) {
   if (vs.present) vm_fail("vsock: a second vsock device at slot %u", slot);
-  vs.dev = (struct virtio_dev){.base = base, .slot = slot, .gsi = gsi, .device_id = kVirtioDeviceVsock};
+  vs.dev =
+      (struct virtio_dev){.base = base, .slot = slot, .gsi = gsi, .device_id = kVirtioDeviceVsock};
   virtio_begin_init(&vs.dev, 0);
   virtq_setup(&vs.rx, &vs.dev, kRxQueue);
   virtq_setup(&vs.tx, &vs.dev, kTxQueue);
   virtq_setup(&vs.event, &vs.dev, kEventQueue);
-  vs.cid = virtio_config_read64(&vs.dev, 0);  /* §5.10.4: guest_cid */
+  vs.cid = virtio_config_read64(&vs.dev, 0); /* §5.10.4: guest_cid */
   irq_register(gsi, vsock_irq, &vs.dev);
   virtio_finish_init(&vs.dev);
   /* Descriptor i holds rx buffer i while the ring is fresh, so a used id
@@ -98,10 +111,16 @@ void vsock_probe(uint64_t base, unsigned slot, unsigned gsi) {
 static int64_t send_packet(struct conn *c, uint16_t op, uint32_t flags, const void *payload,
                            uint32_t len) {
   if (len > kMaxPayload) return -E_INVAL;
-  vs.tx_hdr = (struct vsock_hdr){
-      .src_cid = vs.cid, .dst_cid = c->peer_cid, .src_port = c->local_port,
-      .dst_port = c->peer_port, .len = len, .type = kTypeStream, .op = op, .flags = flags,
-      .buf_alloc = kConnBuffer, .fwd_cnt = c->fwd_cnt};
+  vs.tx_hdr = (struct vsock_hdr){.src_cid = vs.cid,
+                                 .dst_cid = c->peer_cid,
+                                 .src_port = c->local_port,
+                                 .dst_port = c->peer_port,
+                                 .len = len,
+                                 .type = kTypeStream,
+                                 .op = op,
+                                 .flags = flags,
+                                 .buf_alloc = kConnBuffer,
+                                 .fwd_cnt = c->fwd_cnt};
   c->fwd_cnt_sent = c->fwd_cnt;
   if (op == kOpRequest && vs.tamper) {
     if (vs.tamper == kHostileSpoofedCid) vs.tx_hdr.src_cid = vs.cid + 100;
@@ -111,7 +130,8 @@ static int64_t send_packet(struct conn *c, uint16_t op, uint32_t flags, const vo
   }
   struct virtq_buf bufs[2] = {{&vs.tx_hdr, sizeof vs.tx_hdr, false}, {vs.tx_payload, len, false}};
   if (len) memcpy(vs.tx_payload, payload, len);
-  if (virtq_add(&vs.tx, bufs, len ? 2 : 1) < 0) vm_fail("vsock: tx queue full with one packet in flight");
+  if (virtq_add(&vs.tx, bufs, len ? 2 : 1) < 0)
+    vm_fail("vsock: tx queue full with one packet in flight");
   virtq_kick(&vs.tx);
   uint64_t deadline = timer_ticks() + kTxTimeoutTicks;
   uint32_t id, used_len;
@@ -181,8 +201,10 @@ static void handle_packet(const struct vsock_hdr *h, const uint8_t *payload) {
       send_packet(c, kOpResponse, 0, 0, 0);
       return;
     case kOpResponse:
-      if (c && c->state == kConnecting) c->state = kConnected;
-      else if (!c) reply_rst(h);
+      if (c && c->state == kConnecting)
+        c->state = kConnected;
+      else if (!c)
+        reply_rst(h);
       return;
     case kOpRw:
       if (!c || c->state != kConnected) {
@@ -193,7 +215,8 @@ static void handle_packet(const struct vsock_hdr *h, const uint8_t *payload) {
       if (c->rx_len + h->len > kConnBuffer)
         vm_fail("vsock: host sent %u bytes with %u buffered, over our buf_alloc %d", h->len,
                 c->rx_len, kConnBuffer);
-      for (uint32_t i = 0; i < h->len; i++) c->rx[(c->rx_head + c->rx_len + i) % kConnBuffer] = payload[i];
+      for (uint32_t i = 0; i < h->len; i++)
+        c->rx[(c->rx_head + c->rx_len + i) % kConnBuffer] = payload[i];
       c->rx_len += h->len;
       return;
     case kOpCreditRequest:
@@ -239,7 +262,8 @@ static void poll_device(void) {
     struct vsock_hdr h;
     memcpy(&h, vs.rx_bufs[id], sizeof h);
     if (h.len > len - sizeof h)
-      vm_fail("vsock: packet says %u payload bytes, device wrote only %u", h.len, len - (uint32_t)sizeof h);
+      vm_fail("vsock: packet says %u payload bytes, device wrote only %u", h.len,
+              len - (uint32_t)sizeof h);
     handle_packet(&h, vs.rx_bufs[id] + sizeof h);
     post_rx(id);
     reposted = true;
@@ -341,7 +365,7 @@ int64_t vsock_recv(int id, void *buf, size_t size, uint64_t timeout_ticks) {
     poll_device();
     if (c->rx_len) break;
     if (c->reset) return -E_RESET;
-    if (c->peer_shutdown & 2 || c->state == kClosed) return 0;  /* peer will send no more */
+    if (c->peer_shutdown & 2 || c->state == kClosed) return 0; /* peer will send no more */
     if (timer_ticks() >= deadline) return -E_TIMEDOUT;
     wait_for_interrupt();
   }

@@ -45,8 +45,8 @@ Result<TestBinaries> binaries_from_env() {
 Result<TempDir> TempDir::create() {
   const char* base = std::getenv("TMPDIR");
   // Unix socket paths are limited to 108 bytes, so keep the prefix short.
-  std::string templ = std::string(base && *base && std::strlen(base) < 40 ? base : "/tmp") +
-                      "/thaw-guest-XXXXXX";
+  std::string templ =
+      std::string(base && *base && std::strlen(base) < 40 ? base : "/tmp") + "/thaw-guest-XXXXXX";
   if (!::mkdtemp(templ.data())) return Error::from_errno("mkdtemp {}", templ);
   return TempDir(templ);
 }
@@ -112,8 +112,9 @@ Result<VmmExit> VmmProcess::wait(std::chrono::milliseconds timeout) {
       ::kill(pid_, SIGKILL);
       ::waitpid(pid_, &status_, 0);
       exited_ = true;
-      return Error::format("thaw-vmm did not exit within {} ms (killed); serial so far:\n{}\nstderr:\n{}",
-                           timeout.count(), serial(), read_text(stderr_path_));
+      return Error::format(
+          "thaw-vmm did not exit within {} ms (killed); serial so far:\n{}\nstderr:\n{}",
+          timeout.count(), serial(), read_text(stderr_path_));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
@@ -125,14 +126,16 @@ Result<VmmExit> VmmProcess::wait(std::chrono::milliseconds timeout) {
   return out;
 }
 
-Result<void> VmmProcess::wait_for_serial(const std::string& text, std::chrono::milliseconds timeout) {
+Result<void> VmmProcess::wait_for_serial(const std::string& text,
+                                         std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
     if (serial().find(text) != std::string::npos) return Ok();
     if (!exited_ && ::waitpid(pid_, &status_, WNOHANG) == pid_) exited_ = true;
     if (exited_)
-      return Error::format("thaw-vmm exited before the guest printed \"{}\"; serial:\n{}\nstderr:\n{}",
-                           text, serial(), read_text(stderr_path_));
+      return Error::format(
+          "thaw-vmm exited before the guest printed \"{}\"; serial:\n{}\nstderr:\n{}", text,
+          serial(), read_text(stderr_path_));
     if (std::chrono::steady_clock::now() >= deadline)
       return Error::format("guest did not print \"{}\" within {} ms; serial so far:\n{}", text,
                            timeout.count(), serial());
@@ -149,7 +152,8 @@ std::vector<std::string> guest_args(const TestBinaries& bin, const std::string& 
 }
 
 Result<VmmExit> run_guest(const TestBinaries& bin, const TempDir& dir, const std::string& cmdline,
-                          const std::vector<std::string>& extra, std::chrono::milliseconds timeout) {
+                          const std::vector<std::string>& extra,
+                          std::chrono::milliseconds timeout) {
   auto vmm = VmmProcess::start(bin.vmm, guest_args(bin, cmdline, extra), dir.file("serial.log"),
                                dir.file("stderr.log"));
   if (!vmm.ok()) return std::move(vmm).error();

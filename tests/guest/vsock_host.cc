@@ -43,7 +43,8 @@ Result<std::string> read_line(int fd, std::chrono::milliseconds timeout) {
   while (line.size() < 4096) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return Error::format("no complete line within {} ms; got \"{}\"", timeout.count(), line);
+    if (left.count() <= 0)
+      return Error::format("no complete line within {} ms; got \"{}\"", timeout.count(), line);
     if (auto r = wait_readable(fd, left, "reading a line"); !r.ok()) return std::move(r).error();
     char c;
     ssize_t n = ::read(fd, &c, 1);
@@ -65,8 +66,9 @@ Result<UniqueFd> vsock_connect_guest(const std::string& uds_path, uint32_t port,
   if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&*addr), sizeof *addr) != 0)
     return Error::from_errno("connect to the VMM's vsock socket {}", uds_path);
   std::string request = "CONNECT " + std::to_string(port) + "\n";
-  if (auto r = write_all(fd.get(), {reinterpret_cast<const uint8_t*>(request.data()), request.size()},
-                         "CONNECT line");
+  if (auto r =
+          write_all(fd.get(), {reinterpret_cast<const uint8_t*>(request.data()), request.size()},
+                    "CONNECT line");
       !r.ok())
     return std::move(r).error();
   auto reply = read_line(fd.get(), timeout);
