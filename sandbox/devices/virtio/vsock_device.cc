@@ -169,7 +169,7 @@ void VsockDevice::init_ops(Conn& c) {
     if (raw->retired) return schedule_reap();
     // Only matters before the guest answered our REQUEST: afterwards the
     // read path sees EOF/errors itself.
-    if (res <= 0 || raw->sm == nullptr ||
+    if (res <= 0 || !(res & (POLLHUP | POLLERR)) || raw->sm == nullptr ||
         raw->sm->state() != VsockConnection::State::kRequestToGuest) {
       return;
     }
@@ -253,8 +253,9 @@ void VsockDevice::arm_read(Conn& c) {
 
 void VsockDevice::watch_hangup(Conn& c) {
   if (c.hangup_op.in_flight || !c.fd) return;
-  // POLLRDHUP alone: fires when the host closes, not when it sends data.
-  io_uring_prep_poll_add(loop_.prepare(c.hangup_op), c.fd.get(), POLLRDHUP);
+  // POLLHUP alone: a full close by the host, not data and not a half-close
+  // (a client may send, shut its write side and still wait for the answer).
+  io_uring_prep_poll_add(loop_.prepare(c.hangup_op), c.fd.get(), POLLHUP);
 }
 
 void VsockDevice::arm_write(Conn& c) {

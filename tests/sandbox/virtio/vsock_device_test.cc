@@ -278,6 +278,24 @@ TEST_F(VsockDeviceTest, HostGivingUpBeforeGuestAnswersResetsGuestSide) {
   EXPECT_EQ(rx().h.op, VsockOp::kRst);
 }
 
+TEST_F(VsockDeviceTest, HostHalfCloseBeforeGuestAnswersIsNotAHangup) {
+  start();
+  UniqueFd fd = host_connect(uds_);
+  host_write(fd, "CONNECT 9\nrequest");
+  ASSERT_EQ(::shutdown(fd.get(), SHUT_WR), 0);  // one-shot client: sends, then waits
+  Packet req = rx();
+  ASSERT_EQ(req.h.op, VsockOp::kRequest);
+  idle(20);
+  EXPECT_FALSE(try_rx().has_value());  // no RST for a half-close
+  send(guest_hdr(VsockOp::kResponse, 9, req.h.src_port));
+  std::string ok = "OK " + std::to_string(req.h.src_port) + "\n";
+  EXPECT_EQ(host_read(fd, ok.size()), ok);
+  EXPECT_EQ(rx().payload, "request");
+  EXPECT_EQ(rx().h.op, VsockOp::kShutdown);
+  send(guest_hdr(VsockOp::kRw, 9, req.h.src_port), "answer");
+  EXPECT_EQ(host_read(fd, 6), "answer");
+}
+
 TEST_F(VsockDeviceTest, GuestConnectsToHostListener) {
   start();
   UniqueFd listener = host_listen(uds_ + "_5000");
