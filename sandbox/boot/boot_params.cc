@@ -7,6 +7,7 @@
 #include "sandbox/boot/elf_loader.h"
 #include "sandbox/boot/layout.h"
 #include "sandbox/boot/long_mode.h"
+#include "sandbox/boot/mptable.h"
 
 namespace thaw::sandbox::boot {
 
@@ -111,7 +112,8 @@ Result<void> write_boot_params(const GuestMemory& mem, const KernelBootInfo& ker
 }
 
 Result<BootPlan> prepare_boot(const GuestMemory& mem, std::span<const uint8_t> kernel,
-                              std::span<const uint8_t> initrd, std::string_view cmdline) {
+                              std::span<const uint8_t> initrd, std::string_view cmdline,
+                              uint32_t vcpus) {
   if (mem.size() < kMinGuestMemory || !mem.contains(0, kMinGuestMemory)) {
     return Error::format("guest has {} bytes of RAM; booting needs at least {} MiB", mem.size(),
                          kMinGuestMemory >> 20);
@@ -156,6 +158,8 @@ Result<BootPlan> prepare_boot(const GuestMemory& mem, std::span<const uint8_t> k
   auto r = write_cmdline(mem, cmdline, cmdline_limit);
   if (!r) return std::move(r).error();
   r = write_boot_params(mem, info, cmdline.size() + 1, plan.initrd);
+  if (!r) return std::move(r).error();
+  r = write_mptable(mem, vcpus);
   if (!r) return std::move(r).error();
   r = write_gdt_and_idt(mem);
   if (!r) return std::move(r).error();

@@ -52,8 +52,10 @@ struct BootPlan {
   std::optional<InitrdPlacement> initrd;
 };
 // Loads `kernel` (bzImage or ELF, detected by magic), `initrd` (may be
-// empty), the command line, zero page, GDT and page tables into `mem`.
+// empty), the command line, zero page, MP table for `vcpus` CPUs, GDT and
+// page tables into `mem`.
 Result<BootPlan> prepare_boot(const GuestMemory& mem, std::span<const uint8_t> kernel,
-                              std::span<const uint8_t> initrd, std::string_view cmdline);
+                              std::span<const uint8_t> initrd, std::string_view cmdline,
+                              uint32_t vcpus = 1);
 
 }  // namespace thaw::sandbox::boot

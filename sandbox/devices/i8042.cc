@@ -29,6 +29,7 @@ constexpr uint8_t kCmdPulseReset = 0xfe;
 constexpr uint8_t kStatusOutputFull = 0x01;
 constexpr uint8_t kStatusSystemFlag = 0x04;  // set once the self test passed
 constexpr uint8_t kStatusCommand = 0x08;     // last write went to the command port
+constexpr uint8_t kStatusUnlocked = 0x10;    // keyboard not inhibited (Linux warns "Keylock active")
 constexpr uint8_t kStatusAuxData = 0x20;
 
 constexpr uint8_t kCtrKbdDisabled = 0x10;
@@ -142,7 +143,7 @@ void I8042::read(uint64_t offset, std::span<uint8_t> data) {
     }
     s_.aux_output = 0;
   } else if (offset == kCommandPort) {
-    uint8_t status = kStatusSystemFlag;
+    uint8_t status = kStatusSystemFlag | kStatusUnlocked;
     if (!out_.empty()) status |= kStatusOutputFull;
     if (s_.aux_output && !out_.empty()) status |= kStatusAuxData;
     if (s_.pending_command != 0) status |= kStatusCommand;

@@ -222,7 +222,7 @@ Result<void> Vmm::boot(const std::string& extra_cmdline) {
     if (!cmdline.empty()) cmdline += ' ';
     cmdline += extra_cmdline;
   }
-  auto plan = boot::prepare_boot(memory_, *kernel, initrd, cmdline);
+  auto plan = boot::prepare_boot(memory_, *kernel, initrd, cmdline, config_.vcpus);
   if (!plan) return std::move(plan).error().context(config_.kernel_path);
 
   // Only the boot vCPU gets entry state; the others wait for INIT/SIPI in
