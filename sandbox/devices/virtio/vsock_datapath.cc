@@ -53,7 +53,20 @@ void VsockDevice::process_tx() {
       // Refuse it with an RST so the guest socket fails fast instead of
       // timing out. The RST only ever goes to this guest (dst_cid is its
       // own CID whatever the packet claimed) and the queue of them is bounded.
-      if (h && h->op != VsockOp::kRst) send_control_rst(*h);
+      if (h && h->op != VsockOp::kRst) {
+        auto it = conns_.find(static_cast<uint64_t>(h->dst_port) << 32 | h->src_port);
+        if (it != conns_.end() && h->src_cid == config_.guest_cid) {
+          // The connection it belongs to is reset too, or its host socket
+          // would stay open with the guest side gone.
+          Conn& conn = *it->second;
+          conn.sm->on_host_error();
+          ++resets_;
+          close_host(conn);
+          schedule_rx(conn);
+        } else {
+          send_control_rst(*h);
+        }
+      }
     } else {
       handle_guest_packet(*h, c);
     }

@@ -417,6 +417,20 @@ TEST_F(VsockDeviceTest, BogusPacketsAreAnsweredOrDroppedNotFatal) {
   EXPECT_TRUE(fd.valid());
 }
 
+TEST_F(VsockDeviceTest, MalformedPacketOnLiveConnectionResetsIt) {
+  start();
+  auto [fd, hport] = open_from_host(1024);
+  VsockHeader lying = guest_hdr(VsockOp::kRw, 1024, hport);
+  lying.len = 100;  // the buffer holds 3 bytes of payload
+  send(lying, "abc");
+  Packet rst = rx();
+  EXPECT_EQ(rst.h.op, VsockOp::kRst);
+  EXPECT_EQ(rst.h.src_port, hport);
+  EXPECT_TRUE(host_sees_eof(fd));
+  pump([&] { return dev_->stats().active_connections == 0; });
+  EXPECT_EQ(dev_->stats().active_connections, 0u);
+}
+
 TEST_F(VsockDeviceTest, MalformedConnectLinesAreClosed) {
   start();
   for (std::string bad : {std::string("HELLO 1\n"), std::string("CONNECT abc\n"),
