@@ -21,9 +21,10 @@ TEST_F(GuestTest, BlkReadWriteFlushVerifiedOnBothSides) {
   EXPECT_EQ(missing_lines(e, {"blk: disk 0 has 2048 sectors", "blk: read sector 1 ok",
                               "blk: read sector 2047 ok", "blk: wrote sectors 8-15",
                               "blk: read back sectors 8-15 ok", "blk: flush ok",
-                              "blk: read past the end refused with status 1 ok",
-                              "blk: 7 used-buffer interrupts for 7 requests ok"}),
+                              "blk: read past the end refused with status 1 ok"}),
             "")
+      << describe(e);
+  EXPECT_NE(e.serial.find("blk: an interrupt for each of 7 requests ok ("), std::string::npos)
       << describe(e);
 
   std::vector<uint8_t> image = read_disk(disk);
@@ -153,9 +154,9 @@ TEST_F(GuestTest, DisksTakeSlotsAndGsisInCommandLineOrder) {
                     "virtio-blk: disk 1 at slot 1 gsi 6: 2048 sectors, read-only, flush",
                     "virtio-blk: disk 2 at slot 2 gsi 7: 2048 sectors, flush",
                     "virtio-vsock: slot 3 gsi 8: guest cid 3",
-                    "multi-disk: disk 0 slot 0 gsi 5: sector 1 starts 352e2720, 1 interrupt(s)",
-                    "multi-disk: disk 1 slot 1 gsi 6 ro: sector 1 starts 352e2720, 1 interrupt(s)",
-                    "multi-disk: disk 2 slot 2 gsi 7: sector 1 starts 352e2720, 1 interrupt(s)",
+                    "multi-disk: disk 0 slot 0 gsi 5: sector 1 starts 352e2720, own interrupt taken",
+                    "multi-disk: disk 1 slot 1 gsi 6 ro: sector 1 starts 352e2720, own interrupt taken",
+                    "multi-disk: disk 2 slot 2 gsi 7: sector 1 starts 352e2720, own interrupt taken",
                     "multi-disk: 3 disk(s)"}),
             "")
       << describe(e);
