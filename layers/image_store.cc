@@ -113,7 +113,8 @@ ImageStore::ImageStore(StoreOptions options)
     : options_(std::move(options)),
       images_dir_(options_.state_dir + "/images"),
       tmp_dir_(options_.state_dir + "/tmp"),
-      locks_dir_(options_.state_dir + "/locks") {}
+      locks_dir_(options_.state_dir + "/locks"),
+      scratch_dir_(options_.scratch_dir.empty() ? tmp_dir_ : options_.scratch_dir) {}
 
 std::string ImageStore::image_path(std::string_view digest) const {
   return fmt::format("{}/{}.erofs", images_dir_, digest);
@@ -134,15 +135,15 @@ Result<ImageStore> ImageStore::open(StoreOptions options) {
   }
   ImageStore store(std::move(options));
   for (const auto& dir : {store.options_.state_dir, store.images_dir_, store.tmp_dir_,
-                          store.locks_dir_}) {
+                          store.locks_dir_, store.scratch_dir_}) {
     if (auto r = make_dir(dir); !r) return std::move(r).error();
   }
   if (auto r = store.clean_leftovers(); !r) return std::move(r).error();
   return store;
 }
 
-Result<void> ImageStore::clean_leftovers() {
-  auto tmp = list_dir(tmp_dir_);
+Result<void> ImageStore::clean_work_dir(const std::string& dir) {
+  auto tmp = list_dir(dir);
   if (!tmp) return std::move(tmp).error();
   for (const auto& name : *tmp) {
     auto [digest, rest] = split_name(name);
@@ -152,8 +153,16 @@ Result<void> ImageStore::clean_leftovers() {
       if (!lock) return std::move(lock).error();
       if (!lock->held()) continue;
     }
-    remove_tree(tmp_dir_ + "/" + name);
-    cleaned_.push_back(tmp_dir_ + "/" + name);
+    remove_tree(dir + "/" + name);
+    cleaned_.push_back(dir + "/" + name);
+  }
+  return Ok();
+}
+
+Result<void> ImageStore::clean_leftovers() {
+  if (auto r = clean_work_dir(tmp_dir_); !r) return r;
+  if (scratch_dir_ != tmp_dir_) {
+    if (auto r = clean_work_dir(scratch_dir_); !r) return r;
   }
   auto images = list_dir(images_dir_);
   if (!images) return std::move(images).error();
@@ -231,7 +240,13 @@ Result<ImageInfo> ImageStore::convert(std::span<const uint8_t> zip, const std::s
                                       uint64_t budget) {
   auto work = WorkDir::create(tmp_dir_, digest);
   if (!work) return std::move(work).error();
-  auto sink = DirectorySink::create(work->path() + "/root");
+  std::optional<WorkDir> scratch;
+  if (scratch_dir_ != tmp_dir_) {
+    auto s = WorkDir::create(scratch_dir_, digest);
+    if (!s) return std::move(s).error();
+    scratch.emplace(std::move(*s));
+  }
+  auto sink = DirectorySink::create((scratch ? scratch->path() : work->path()) + "/root");
   if (!sink) return std::move(sink).error();
   ZipPolicy policy = options_.policy;
   policy.max_unpacked_bytes = budget;

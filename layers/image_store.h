@@ -5,7 +5,8 @@
 //
 //   <state_dir>/images/<digest>.erofs   the image (0444), present = ready
 //   <state_dir>/images/<digest>.json    its facts (sizes, counts), written first
-//   <state_dir>/tmp/<digest>.XXXXXX/    one conversion in progress
+//   <state_dir>/tmp/<digest>.XXXXXX/    one conversion in progress (image staged here)
+//   <scratch_dir>/<digest>.XXXXXX/      its unpacked tree, when scratch_dir is set
 //   <state_dir>/locks/<digest>.lock     flock serialising work on one digest
 #pragma once
 
@@ -37,6 +38,11 @@ struct StoreOptions {
   ZipPolicy policy;
   std::string mkfs_path;  // empty: look for mkfs.erofs in /usr/sbin:/usr/bin:/sbin:/bin
   ImageCompression compression = ImageCompression::kNone;
+  // Where packages are unpacked before mkfs.erofs reads them; empty means
+  // <state_dir>/tmp. A tmpfs (e.g. /run/thaw/unpack) roughly halves the
+  // conversion's CPU time: the tree is read once and deleted, so it need
+  // never reach a disk. Needs room for one unpacked package per concurrent put.
+  std::string scratch_dir;
   // gc() spares images created or re-uploaded this recently, so an upload
   // whose function record is not yet written cannot lose its image.
   std::chrono::seconds gc_grace{std::chrono::minutes(10)};
@@ -85,12 +91,13 @@ class ImageStore {
   std::string record_path(std::string_view digest) const;
   std::string lock_path(std::string_view digest) const;
   Result<void> clean_leftovers();
+  Result<void> clean_work_dir(const std::string& dir);
   Result<ImageInfo> convert(std::span<const uint8_t> zip, const std::string& digest,
                             uint64_t budget);
   Result<ImageInfo> check_budget(ImageInfo info, uint64_t budget) const;
 
   StoreOptions options_;
-  std::string images_dir_, tmp_dir_, locks_dir_;
+  std::string images_dir_, tmp_dir_, locks_dir_, scratch_dir_;
   std::vector<std::string> cleaned_;
 };
 

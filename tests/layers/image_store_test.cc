@@ -237,6 +237,23 @@ TEST(ImageStore, ARealCrashMidConversionLeavesNothingVisible) {
   EXPECT_EQ(count_entries(tmp / "state/images"), 2u);
 }
 
+TEST(ImageStore, UnpacksIntoAScratchDirAndCleansItToo) {
+  TempDir tmp;
+  StoreOptions options;
+  options.scratch_dir = tmp / "scratch";
+  auto store = open_store(tmp, options);
+  ASSERT_TRUE(store) << store.error().message;
+  ASSERT_TRUE(store->put(sample_zip()));
+  EXPECT_EQ(count_entries(tmp / "scratch"), 0u);
+  EXPECT_EQ(count_entries(tmp / "state/tmp"), 0u);
+  std::string digest(64, 'c');
+  fs::create_directories(tmp / "scratch/" + digest + ".AbCdEf/root");
+  auto reopened = open_store(tmp, options);
+  ASSERT_TRUE(reopened);
+  EXPECT_EQ(reopened->cleaned_at_open().size(), 1u);
+  EXPECT_EQ(count_entries(tmp / "scratch"), 0u);
+}
+
 TEST(ImageStore, GcSparesReferencedInUseAndYoungImages) {
   TempDir tmp;
   StoreOptions options;
