@@ -80,7 +80,10 @@ void HostChannel::flush() {
   if (sent_ == sending_.size()) {
     sending_.clear();
     sent_ = 0;
-    if (out_.empty()) return;
+    if (out_.empty()) {
+      if (on_drained_) on_drained_();
+      return;
+    }
     std::swap(sending_, out_);  // the kernel reads `sending_`; `out_` keeps growing
   }
   send_op_.done = [this](int res, uint32_t) {

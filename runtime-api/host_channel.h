@@ -34,6 +34,10 @@ class HostChannel {
                     std::span<const uint8_t> payload, uint16_t flags = 0);
   // Blocks until everything queued is written (used before exit/poweroff).
   void drain_blocking();
+  // Bytes accepted by send() and not yet written to the socket.
+  size_t queued_bytes() const { return out_.size() + sending_.size() - sent_; }
+  // Called each time the queue becomes empty (for backpressure on logs).
+  void set_drained_handler(std::function<void()> fn) { on_drained_ = std::move(fn); }
 
  private:
   void start_recv();
@@ -44,6 +48,7 @@ class HostChannel {
   IoLoop& loop_;
   FrameHandler on_frame_;
   CloseHandler on_close_;
+  std::function<void()> on_drained_;
   UniqueFd fd_;
   UniqueFd listen_fd_;
   IoOp recv_op_, send_op_, accept_op_;

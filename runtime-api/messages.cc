@@ -364,29 +364,30 @@ Result<RestoreNotice> decode_restore_notice(std::span<const uint8_t> b) {
   return n;
 }
 
-std::string error_body_json(std::string_view error_type, std::string_view message) {
-  auto esc = [](std::string_view s) {
-    std::string o;
-    o.reserve(s.size() + 8);
-    for (unsigned char c : s) {
-      switch (c) {
-        case '"': o += "\\\""; break;
-        case '\\': o += "\\\\"; break;
-        case '\n': o += "\\n"; break;
-        case '\r': o += "\\r"; break;
-        case '\t': o += "\\t"; break;
-        default:
-          if (c < 0x20) {
-            o += fmt::format("\\u{:04x}", c);
-          } else {
-            o += static_cast<char>(c);
-          }
-      }
+std::string json_escape(std::string_view s) {
+  std::string o;
+  o.reserve(s.size() + 8);
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': o += "\\\""; break;
+      case '\\': o += "\\\\"; break;
+      case '\n': o += "\\n"; break;
+      case '\r': o += "\\r"; break;
+      case '\t': o += "\\t"; break;
+      default:
+        if (c < 0x20) {
+          o += fmt::format("\\u{:04x}", c);
+        } else {
+          o += static_cast<char>(c);
+        }
     }
-    return o;
-  };
-  return fmt::format(R"({{"errorMessage":"{}","errorType":"{}","stackTrace":[]}})", esc(message),
-                     esc(error_type));
+  }
+  return o;
+}
+
+std::string error_body_json(std::string_view error_type, std::string_view message) {
+  return fmt::format(R"({{"errorMessage":"{}","errorType":"{}","stackTrace":[]}})",
+                     json_escape(message), json_escape(error_type));
 }
 
 }  // namespace thaw

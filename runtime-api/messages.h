@@ -126,6 +126,8 @@ Result<ReadyInfo> decode_ready(std::span<const uint8_t> b);
 std::vector<uint8_t> encode_restore_notice(const RestoreNotice& r);
 Result<RestoreNotice> decode_restore_notice(std::span<const uint8_t> b);
 
+// `s` as the inside of a JSON string (quotes, backslashes, controls escaped).
+std::string json_escape(std::string_view s);
 // {"errorMessage":...,"errorType":...,"stackTrace":[]} with JSON escaping.
 std::string error_body_json(std::string_view error_type, std::string_view message);
 

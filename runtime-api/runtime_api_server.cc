@@ -495,7 +495,9 @@ void RuntimeApiServer::reply(Connection& c, unsigned status, std::string body,
 void RuntimeApiServer::reply_error(Connection& c, unsigned status, std::string_view type,
                                    std::string_view message, bool close) {
   // Lambda's Runtime API error body (rendered by go-chi: JSON + newline).
-  reply(c, status, fmt::format("{{\"errorMessage\":\"{}\",\"errorType\":\"{}\"}}\n", message, type),
+  reply(c, status,
+        fmt::format("{{\"errorMessage\":\"{}\",\"errorType\":\"{}\"}}\n", json_escape(message),
+                    json_escape(type)),
         {}, close);
 }
 

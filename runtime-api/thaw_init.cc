@@ -13,6 +13,13 @@ namespace thaw {
 namespace {
 
 constexpr size_t kMaxLogLine = 256u << 10;  // longer lines are split
+// Backpressure: past this many unsent bytes to the host, thaw-init stops
+// reading the runtime's output, so the pipe fills and the runtime blocks
+// instead of thaw-init buffering without bound.
+constexpr size_t kMaxQueuedBytes = 8u << 20;
+// Per readiness event, so a runtime that writes without pause cannot keep
+// thaw-init in one read loop forever.
+constexpr size_t kReadBudget = 1u << 20;
 using Clock = std::chrono::steady_clock;
 
 uint64_t micros_since(Clock::time_point t) {
@@ -30,6 +37,11 @@ ThawInit::ThawInit(IoLoop& loop, Options options)
           [this](const std::string& why) { on_channel_closed(why); }) {
   out_.stream = LogStream::kStdout;
   err_.stream = LogStream::kStderr;
+  channel_.set_drained_handler([this] {
+    if (!logs_paused_) return;
+    logs_paused_ = false;
+    drain_logs();
+  });
 }
 
 ThawInit::~ThawInit() {
@@ -229,12 +241,18 @@ void ThawInit::watch_pipe(LogPipe& pipe) {
 
 void ThawInit::read_pipe(LogPipe& pipe) {
   if (!pipe.fd.valid()) return;
+  if (channel_.queued_bytes() > kMaxQueuedBytes) {
+    logs_paused_ = true;  // resumed by the channel's drained handler
+    return;
+  }
   char buf[65536];
   std::string lines;
   bool eof = false;
-  for (;;) {
+  bool drained_all = false;
+  for (size_t budget = 0; budget < kReadBudget;) {
     ssize_t n = ::read(pipe.fd.get(), buf, sizeof buf);
     if (n > 0) {
+      budget += static_cast<size_t>(n);
       pipe.partial.append(buf, static_cast<size_t>(n));
       size_t nl = pipe.partial.rfind('\n');
       if (nl != std::string::npos) {
@@ -254,13 +272,18 @@ void ThawInit::read_pipe(LogPipe& pipe) {
     }
     if (n < 0 && errno == EINTR) continue;
     eof = n == 0;
-    break;  // EAGAIN: all read for now
+    drained_all = true;  // EOF or EAGAIN: all read for now
+    break;
   }
   if (eof && !pipe.partial.empty()) {
     lines += pipe.partial + "\n";
     pipe.partial.clear();
   }
   if (!lines.empty()) send(FrameType::kLogChunk, "", encode_log_chunk({pipe.stream, lines}));
+  if (!eof && !drained_all) {
+    // Budget spent with output still waiting: carry on after other events.
+    loop_.post([this, &pipe] { read_pipe(pipe); });
+  }
   if (eof) {
     if (pipe.op.in_flight) loop_.cancel(pipe.op);
     pipe.fd.reset();

@@ -74,6 +74,7 @@ class ThawInit : public RuntimeApiEvents {
   bool ready_sent_ = false;
   bool init_error_sent_ = false;
   bool finished_ = false;
+  bool logs_paused_ = false;  // the host is not reading: stop reading the runtime
   std::chrono::steady_clock::time_point init_start_;
   std::chrono::steady_clock::time_point invoke_start_;
 };

@@ -319,6 +319,23 @@ TEST_F(ProcessSandboxE2E, ShellBootstrapOverDevTcp) {
   EXPECT_EQ(call("sh-2", "second"), "sh:second");
 }
 
+TEST_F(ProcessSandboxE2E, LogFloodArrivesWholeLineByLine) {
+  start_ready(config());
+  EXPECT_EQ(call("flood", "flood:50000"), "flooded");  // 5 MB of output
+  // Output past thaw-init's read budget may trail the response: keep reading.
+  auto count = [&] { return std::count(logs_.begin(), logs_.end(), 'f') / 99; };
+  for (int i = 0; i < 100 && count() < 50000; ++i) {
+    auto f = sandbox_->receive(100);
+    ASSERT_TRUE(f.ok());
+    if (f->has_value() && (*f)->type == FrameType::kLogChunk) {
+      logs_ += decode_log_chunk((*f)->payload)->text;
+    }
+  }
+  EXPECT_EQ(count(), 50000);
+  EXPECT_NE(logs_.find(std::string(99, 'f') + "\n" + std::string(99, 'f') + "\n"), std::string::npos);
+  EXPECT_EQ(call("after", "echo:ok"), "ok");
+}
+
 TEST_F(ProcessSandboxE2E, LargestResponseCrossesEveryHop) {
   start_ready(config());
   EXPECT_EQ(call("big", "big:6291556").size(), 6291556u);

@@ -132,6 +132,13 @@ int main() {
       int task_errno = errno;
       out = std::string(tmp_ok ? "tmp-ok" : "tmp-fail") + " task:" +
             (task >= 0 ? "writable" : std::strerror(task_errno));
+    } else if (ev.rfind("flood:", 0) == 0) {
+      long lines = std::atol(ev.c_str() + 6);
+      std::string line(99, 'f');
+      line += '\n';
+      for (long i = 0; i < lines; ++i) std::fwrite(line.data(), 1, line.size(), stdout);
+      std::fflush(stdout);
+      out = "flooded";
     } else if (ev == "ping") {
       out = "pong";  // the trivial function of the round-trip benchmark
     } else if (ev == "whoami") {
