@@ -12,7 +12,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # images and the guest kernel
   erofs-utils linux-source-6.1 bc flex bison libelf-dev cpio xz-utils
-  busybox-static
+  busybox-static lz4 make patch file
 )
 
 missing=()
