@@ -51,7 +51,9 @@ void load_gdt(const struct dtr *gdtr, uint16_t tss_selector);
 __attribute__((noreturn)) void enter_user(void (*entry)(void), void *stack, uint64_t rflags);
 void user_main(void);
 
-static uint64_t page_tables[6][512] __attribute__((aligned(4096)));
+enum { kMappedGiB = 8 };
+static uint64_t page_tables[2 + kMappedGiB][512] __attribute__((aligned(4096)));
+static const uint8_t *zero_page;
 static uint64_t gdt[7];
 static struct tss tss;
 static struct idt_gate idt[256];
@@ -112,13 +114,14 @@ static void read_cmdline(const uint8_t *boot_params) {
   cmdline[n] = 0;
 }
 
-/* Identity map of the low 4 GiB with 2 MiB pages, user-accessible so CPL3
+/* Identity map of the low 8 GiB with 2 MiB pages (RAM above the MMIO gap
+ * starts at 4 GiB, CONTRACT.md), user-accessible so CPL3
  * scenarios share buffers with the drivers; the device window from
  * 0xc0000000 is uncached (PCD|PWT). */
 static void setup_paging(void) {
   uint64_t *pml4 = page_tables[0], *pdpt = page_tables[1];
   pml4[0] = (uint64_t)pdpt | 0x7;
-  for (int g = 0; g < 4; g++) {
+  for (int g = 0; g < kMappedGiB; g++) {
     uint64_t *pd = page_tables[2 + g];
     pdpt[g] = (uint64_t)pd | 0x7;
     for (int i = 0; i < 512; i++) {
@@ -223,6 +226,16 @@ static int64_t system_call(struct trap_frame *f) {
       ((char *)f->rdi)[n] = 0;
       return (int64_t)n;
     }
+    case SYS_e820: {
+      /* struct boot_params: e820_entries (u8) at 0x1e8, e820_table at 0x2d0,
+       * 128 entries of 20 bytes (arch/x86/include/uapi/asm/bootparam.h). */
+      uint64_t n = zero_page[0x1e8];
+      if (n > 128) return -E_INVAL;
+      if (n > f->rsi) n = f->rsi;
+      struct e820_entry *out = (struct e820_entry *)f->rdi;
+      for (uint64_t i = 0; i < n; i++) memcpy(&out[i], zero_page + 0x2d0 + 20 * i, 20);
+      return (int64_t)zero_page[0x1e8];
+    }
     case SYS_irq_stats: {
       struct irq_stats *s = (struct irq_stats *)f->rdi;
       s->timer_ticks = ticks;
@@ -278,6 +291,7 @@ void trap(struct trap_frame *f) {
 }
 
 void kernel_main(const uint8_t *boot_params) {
+  zero_page = boot_params;
   serial_init();
   read_cmdline(boot_params);
   kprintf("thaw-test-guest: boot, cmdline \"%s\"\n", cmdline);

@@ -12,6 +12,7 @@ enum syscall_number {
   SYS_cmdline = 3,       /* (char *buf, size_t size) -> length */
   SYS_irq_stats = 4,     /* (struct irq_stats *out) */
   SYS_write_irq = 5,     /* (buf, len) -> THR-empty interrupts taken */
+  SYS_e820 = 6,          /* (struct e820_entry *out, size_t max) -> entries in boot_params */
   SYS_blk_info = 10,     /* (unsigned disk, struct blk_info *out) */
   SYS_blk_io = 11,       /* (unsigned disk, struct blk_request *req) -> status */
   SYS_blk_hostile = 12,  /* (unsigned disk, enum blk_hostile kind), virtio_blk.h */
@@ -37,6 +38,13 @@ enum {
   E_RESET = 104, /* peer reset the connection */
   E_IO = 5,      /* device reported an error */
 };
+
+/* One boot_params e820 entry as the VMM wrote it (type 1 = RAM). */
+struct e820_entry {
+  uint64_t addr;
+  uint64_t size;
+  uint32_t type;
+} __attribute__((packed));
 
 struct irq_stats {
   uint64_t timer_ticks;

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -145,8 +146,12 @@ Result<void> VmmProcess::wait_for_serial(const std::string& text,
 
 std::vector<std::string> guest_args(const TestBinaries& bin, const std::string& cmdline,
                                     const std::vector<std::string>& extra) {
-  // One vCPU is thaw-vmm's default; tests that want more pass --vcpus.
-  std::vector<std::string> args = {"--kernel", bin.guest, "--cmdline", cmdline, "--mem", "64"};
+  // One vCPU is thaw-vmm's default; 64 MiB of RAM unless the test says.
+  std::vector<std::string> args = {"--kernel", bin.guest, "--cmdline", cmdline};
+  if (std::find(extra.begin(), extra.end(), "--mem") == extra.end()) {
+    args.push_back("--mem");
+    args.push_back("64");
+  }
   args.insert(args.end(), extra.begin(), extra.end());
   return args;
 }
