@@ -64,6 +64,11 @@ bool MmioTransport::is_broken() const {
   return broken_;
 }
 
+size_t MmioTransport::in_flight() const {
+  std::lock_guard lock(mu_);
+  return device_->in_flight();
+}
+
 bool MmioTransport::is_active() const {
   std::lock_guard lock(mu_);
   return active();

@@ -75,6 +75,9 @@ class MmioTransport : public Device, private VirtioHost {
   size_t queue_count() const { return device_->queue_count(); }
 
   VirtioDevice& device() { return *device_; }
+  // Requests the backend still has in the kernel; wait for 0 (with the
+  // vCPUs paused and the loop running) before save_state().
+  size_t in_flight() const;
   uint32_t status() const;
   uint32_t interrupt_status() const;
   bool is_broken() const;

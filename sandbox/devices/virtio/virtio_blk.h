@@ -62,7 +62,7 @@ class VirtioBlk : public VirtioDevice {
   // grew) and, when it changed, raises a config-change interrupt. Any thread.
   Result<void> refresh_capacity();
   BlkStats stats() const;
-  size_t in_flight() const;
+  size_t in_flight() const override;
 
  private:
   struct Request;

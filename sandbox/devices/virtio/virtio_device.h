@@ -73,6 +73,10 @@ class VirtioDevice {
   // completions must not touch the rings. Loop thread, lock held.
   virtual void reset() = 0;
 
+  // Guest requests taken from a ring but not yet returned (I/O in the
+  // kernel). A snapshot needs 0: pause the vCPUs, run the loop until then.
+  virtual size_t in_flight() const = 0;
+
   // Backend state for snapshots (versioned plain data, no host pointers).
   virtual Result<std::vector<uint8_t>> save_state() const = 0;
   virtual Result<void> restore_state(std::span<const uint8_t> state) = 0;

@@ -54,6 +54,7 @@ class FakeDevice : public VirtioDevice {
     }
   }
   void reset() override { ++resets; }
+  size_t in_flight() const override { return 0; }
   Result<std::vector<uint8_t>> save_state() const override { return std::vector<uint8_t>{1, 2, 3}; }
   Result<void> restore_state(std::span<const uint8_t> s) override {
     if (s.size() != 3 || s[0] != 1) return Error::format("bad fake state");

@@ -254,6 +254,7 @@ TEST_F(VirtioBlkTest, ResetDropsInFlightCompletions) {
   q_->publish(q_->add_chain({{hdr, 16, false}, {data, 513, true}}));
   t_->notify_queue(0);  // the ioeventfd path: request prepared, not completed
   EXPECT_EQ(blk_->in_flight(), 1u);
+  EXPECT_EQ(t_->in_flight(), 1u);
   auto snap = t_->save_state();
   ASSERT_FALSE(snap.ok());
   EXPECT_NE(snap.error().message.find("in flight"), std::string::npos);
