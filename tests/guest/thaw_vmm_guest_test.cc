@@ -237,5 +237,33 @@ TEST_F(GuestTest, ControlSocketPausesAndResumesExactly) {
   EXPECT_GE(check_counter_lines(e->serial, kStep), last + 3);
 }
 
+// Two VMs side by side: one dies of a triple fault and another of an
+// emulation failure while a third keeps counting, untouched, and is then
+// stopped cleanly through its control socket.
+TEST_F(GuestTest, FaultingGuestsLeaveANeighbourRunning) {
+  constexpr uint64_t kStep = 20000000;
+  std::string api = dir_->file("api.sock");
+  auto survivor = VmmProcess::start(
+      bin_.vmm, guest_args(bin_, "thaw.test=counter thaw.rounds=0 thaw.step=20000000", {"--api-sock", api}),
+      dir_->file("survivor.log"), dir_->file("survivor.err"));
+  ASSERT_TRUE(survivor.ok()) << survivor.error().message;
+  ASSERT_TRUE(survivor->wait_for_serial("counter: 2 ", seconds(30)).ok()) << survivor->serial();
+
+  VmmExit fault = run("thaw.test=triple-fault");
+  EXPECT_EQ(fault.exit_code, 3) << describe(fault);
+  VmmExit bad = run("thaw.test=bad-insn");
+  EXPECT_NE(bad.exit_code, 1) << describe(bad);  // 3 on PVM, 0 where FNCLEX runs natively
+
+  int before = check_counter_lines(survivor->serial(), kStep);
+  ASSERT_TRUE(survivor->wait_for_serial("counter: " + std::to_string(before + 3) + " ", seconds(30)).ok())
+      << survivor->serial();
+  auto stopped = control(api, R"({"op":"stop"})");
+  ASSERT_TRUE(stopped.ok()) << stopped.error().message;
+  auto e = survivor->wait(seconds(30));
+  ASSERT_TRUE(e.ok()) << e.error().message;
+  EXPECT_EQ(e->exit_code, 0) << describe(*e);
+  EXPECT_GE(check_counter_lines(e->serial, kStep), before + 2);
+}
+
 }  // namespace
 }  // namespace thaw::testguest
