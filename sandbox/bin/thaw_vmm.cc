@@ -2,8 +2,11 @@
 // Parses the command line, builds and boots the machine, serves the control
 // socket and exits with the VM's exit code.
 #include <signal.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 
 #include <CLI/CLI.hpp>
@@ -83,6 +86,21 @@ int main(int argc, char** argv) {
 
   // Sockets (vsock, control) report a vanished peer as EPIPE, not a signal.
   ::signal(SIGPIPE, SIG_IGN);
+  // SIGTERM/SIGINT stop the VM like the "stop" op (disks flushed by their
+  // backends, exit 0): blocked in every thread (threads inherit the mask)
+  // and read from a signalfd on the IO loop.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  ::pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  thaw::UniqueFd signal_fd(::signalfd(-1, &stop_signals, SFD_NONBLOCK | SFD_CLOEXEC));
+  if (!signal_fd) {
+    fmt::print(stderr, "thaw-vmm: signalfd for SIGTERM/SIGINT: {}\n", std::strerror(errno));
+    return kExitHostError;
+  }
+  // Declared before the Vmm so it outlives the IO loop that may complete it.
+  thaw::IoOp signal_op;
 
   int failure_code = kExitHostError;
   auto vmm = build_machine(config, failure_code);
@@ -100,6 +118,16 @@ int main(int argc, char** argv) {
     }
     server = std::move(*s);
   }
+  Vmm* raw = vmm->get();
+  signal_op.done = [raw, &signal_fd](int res, uint32_t) {
+    signalfd_siginfo info{};
+    if (res < 0 || ::read(signal_fd.get(), &info, sizeof(info)) != sizeof(info)) return;
+    raw->request_stop(kExitClean, fmt::format("stopped by signal {} ({})", info.ssi_signo,
+                                              ::strsignal(static_cast<int>(info.ssi_signo))));
+  };
+  raw->io_loop().post([raw, &signal_fd, &signal_op] {
+    raw->io_loop().watch(signal_fd.get(), signal_op);
+  });
   if (auto r = (*vmm)->start(); !r) {
     fmt::print(stderr, "thaw-vmm: {}\n", r.error().message);
     return kExitHostError;
