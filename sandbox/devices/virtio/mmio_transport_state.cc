@@ -2,6 +2,7 @@
 // registers and ring positions) plus the backend's blob, validated in full
 // before any live state changes. Split from mmio_transport.cc.
 #include <linux/virtio_config.h>
+#include <linux/virtio_mmio.h>
 
 #include <cstring>
 
@@ -121,7 +122,13 @@ Result<void> MmioTransport::restore_state(std::span<const uint8_t> blob) {
       if (epoch != epoch_) return;
       device_->reset();
     }
-    if (running) activate_on_loop(epoch);
+    if (!running) return;
+    activate_on_loop(epoch);
+    // An interrupt raised just before the snapshot may never have reached
+    // the guest; a spurious one costs a ring check, a lost one hangs a
+    // queue (Firecracker notifies after restore for the same reason).
+    std::lock_guard lock(mu_);
+    if (epoch == epoch_ && active()) raise(VIRTIO_MMIO_INT_VRING);
   });
   return Ok();
 }

@@ -245,6 +245,7 @@ TEST_F(MmioTransportTest, SnapshotRoundTripResumesRings) {
   auto r = t2.restore_state(*blob);
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(d2->activations, 1);  // DRIVER_OK was set: backend re-activated
+  EXPECT_EQ(irq2.count, 1);        // and the guest is re-notified once
   MmioDriver drv2(t2);
   EXPECT_EQ(drv2.read32(VIRTIO_MMIO_STATUS) & 0xf, 0xfu);
   // The ring continues where it was: the next chain lands in used slot 1.
