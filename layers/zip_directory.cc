@@ -2,7 +2,9 @@
 
 #include <archive_entry.h>
 
+#include <algorithm>
 #include <string>
+#include <vector>
 
 #include "layers/entry_path.h"
 
@@ -70,8 +72,66 @@ Result<EndRecord> find_end_record(std::span<const uint8_t> zip) {
 }
 
 constexpr uint32_t kCentralSig = 0x02014b50;
+constexpr uint32_t kLocalSig = 0x04034b50;
 constexpr size_t kCentralFixed = 46;
+constexpr size_t kLocalFixed = 30;
 constexpr unsigned kHostUnix = 3;  // APPNOTE 4.4.2.2, "version made by" upper byte
+constexpr uint16_t kZip64ExtraId = 0x0001;
+
+// Where one entry's local header and data lie in the file.
+struct Span {
+  uint64_t begin, end;  // [local header, end of its data)
+  uint64_t index;       // 1-based entry number
+  size_t header;        // its central directory header
+};
+
+std::string_view name_at(std::span<const uint8_t> zip, size_t cd_header) {
+  return {reinterpret_cast<const char*>(zip.data() + cd_header + kCentralFixed),
+          static_cast<size_t>(load_le(zip, cd_header + 28, 2))};
+}
+
+// The compressed size and local header offset, taking the ZIP64 extended
+// information extra field (APPNOTE 4.5.3) when the 32-bit fields say 0xFFFFFFFF.
+Result<Span> data_span(std::span<const uint8_t> zip, size_t cd, uint64_t index, uint64_t shift,
+                       size_t directory_start) {
+  uint64_t usize = load_le(zip, cd + 24, 4);
+  uint64_t csize = load_le(zip, cd + 20, 4);
+  uint64_t offset = load_le(zip, cd + 42, 4);
+  if (usize == 0xffffffff || csize == 0xffffffff || offset == 0xffffffff) {
+    size_t x = cd + kCentralFixed + load_le(zip, cd + 28, 2);
+    size_t x_end = x + load_le(zip, cd + 30, 2);
+    while (x + 4 <= x_end) {
+      uint64_t id = load_le(zip, x, 2), len = load_le(zip, x + 2, 2);
+      size_t f = x + 4, f_end = std::min<size_t>(x + 4 + len, x_end);
+      if (id == kZip64ExtraId) {
+        for (uint64_t* field : {&usize, &csize, &offset}) {
+          if (*field != 0xffffffff) continue;
+          if (f + 8 > f_end) return Error::format("its ZIP64 extra field is cut short");
+          *field = load_le(zip, f, 8);
+          f += 8;
+        }
+        break;
+      }
+      x = f + len;
+    }
+  }
+  if (offset > directory_start || directory_start - offset < shift + kLocalFixed ||
+      load_le(zip, offset + shift, 4) != kLocalSig) {
+    return Error::format(
+        "no local file header at offset {} where the directory points; the archive is "
+        "truncated or corrupt",
+        offset);
+  }
+  uint64_t begin = offset + shift;
+  uint64_t data = begin + kLocalFixed + load_le(zip, begin + 26, 2) + load_le(zip, begin + 28, 2);
+  if (csize > directory_start || data + csize > directory_start) {
+    return Error::format(
+        "its data ({} bytes at offset {}) runs into the central directory; the archive is "
+        "truncated or corrupt",
+        csize, data);
+  }
+  return Span{begin, data + csize, index, cd};
+}
 
 }  // namespace
 
@@ -106,6 +166,11 @@ Result<uint64_t> scan_central_directory(std::span<const uint8_t> zip, uint64_t m
   // libarchive reads file types only for the kinds it unpacks and reports a
   // FIFO as a regular file, so the kinds a package may not hold are refused
   // here, from the Unix mode in the external attributes (APPNOTE 4.4.15).
+  // Local headers sit before the directory; when bytes were prepended, the
+  // recorded offsets are short by the same amount as the directory's.
+  uint64_t shift = start - std::min<uint64_t>(end->cd_offset, start);
+  std::vector<Span> spans;
+  spans.reserve(end->entries);
   size_t at = start;
   for (uint64_t i = 1; i <= end->entries; ++i) {
     if (at + kCentralFixed > end->at || load_le(zip, at, 4) != kCentralSig) {
@@ -135,7 +200,27 @@ Result<uint64_t> scan_central_directory(std::span<const uint8_t> zip, uint64_t m
             i, printable_name(name), filetype_name(type));
       }
     }
+    auto span = data_span(zip, at, i, shift, start);
+    if (!span) return std::move(span).error().context(fmt::format("ZIP entry #{} '{}'", i,
+                                                                   printable_name(name)));
+    spans.push_back(*span);
     at = next;
+  }
+  // Entries sharing or overlapping data are the "overlapping files" zip bomb
+  // (and libarchive silently drops such entries, so the package would not be
+  // what its directory says).
+  std::sort(spans.begin(), spans.end(),
+            [](const Span& a, const Span& b) {
+              return a.begin != b.begin ? a.begin < b.begin : a.index < b.index;
+            });
+  for (size_t k = 1; k < spans.size(); ++k) {
+    if (spans[k].begin < spans[k - 1].end) {
+      return Error::format(
+          "ZIP entry #{} '{}' overlaps the data of entry #{} '{}', a zip bomb technique; "
+          "re-create the archive with a standard zip tool",
+          spans[k].index, printable_name(name_at(zip, spans[k].header)), spans[k - 1].index,
+          printable_name(name_at(zip, spans[k - 1].header)));
+    }
   }
   return end->entries;
 }

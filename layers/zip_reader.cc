@@ -84,6 +84,15 @@ Result<UnpackStats> ZipWalk::run() {
     }
     if (auto ok = one_entry(a.get(), e); !ok) return entry_error(ok.error());
   }
+  // libarchive skips entries it cannot place (it did so for overlapping
+  // ones before the directory scan refused them); a package that unpacks to
+  // less than its directory lists is not the package that was uploaded.
+  if (index_ != *declared) {
+    return Error::format(
+        "the ZIP's central directory lists {} entries but {} could be read; the archive is "
+        "corrupt, re-create it",
+        *declared, index_);
+  }
   if (auto ok = tree_.check_symlinks(); !ok) return std::move(ok).error();
   stats_.nodes = tree_.size();
   return stats_;

@@ -4,6 +4,7 @@
 #include <archive_entry.h>
 #include <sys/stat.h>
 
+#include <array>
 #include <stdexcept>
 
 namespace thaw::layers::testing {
@@ -70,11 +71,18 @@ std::vector<uint8_t> ZipBuilder::build(bool deflate) const {
 }
 
 uint32_t crc32(const std::string& data) {
+  // CRC-32 as ZIP uses it (APPNOTE 4.4.7): reflected polynomial 0xEDB88320.
+  static const auto table = [] {
+    std::array<uint32_t, 256> t{};
+    for (uint32_t i = 0; i < 256; ++i) {
+      uint32_t c = i;
+      for (int k = 0; k < 8; ++k) c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1u)));
+      t[i] = c;
+    }
+    return t;
+  }();
   uint32_t crc = 0xffffffffu;
-  for (unsigned char c : data) {
-    crc ^= c;
-    for (int k = 0; k < 8; ++k) crc = (crc >> 1) ^ (0xedb88320u & (0u - (crc & 1u)));
-  }
+  for (unsigned char c : data) crc = table[(crc ^ c) & 0xff] ^ (crc >> 8);
   return ~crc;
 }
 
@@ -85,23 +93,29 @@ RawZip& RawZip::add(Entry e) {
 
 std::vector<uint8_t> RawZip::build() const {
   std::vector<uint8_t> out, central;
+  std::vector<uint64_t> offsets;
   for (const auto& e : entries_) {
     uint64_t offset = out.size();
     uint32_t crc = crc32(e.data);
+    bool alias = e.same_data_as >= 0;
+    if (alias) offset = offsets.at(static_cast<size_t>(e.same_data_as));
+    offsets.push_back(offset);
     // Local file header (APPNOTE 4.3.7); DOS time 2023-01-01 00:00.
-    put_le(out, 0x04034b50, 4);
-    put_le(out, 20, 2);
-    put_le(out, e.flags, 2);
-    put_le(out, 0, 2);  // stored
-    put_le(out, 0, 2);
-    put_le(out, (43 << 9) | (1 << 5) | 1, 2);
-    put_le(out, crc, 4);
-    put_le(out, e.data.size(), 4);
-    put_le(out, e.data.size(), 4);
-    put_le(out, e.name.size(), 2);
-    put_le(out, 0, 2);
-    out.insert(out.end(), e.name.begin(), e.name.end());
-    out.insert(out.end(), e.data.begin(), e.data.end());
+    std::vector<uint8_t> local;
+    std::vector<uint8_t>& out_local = alias ? local : out;
+    put_le(out_local, 0x04034b50, 4);
+    put_le(out_local, 20, 2);
+    put_le(out_local, e.flags, 2);
+    put_le(out_local, 0, 2);  // stored
+    put_le(out_local, 0, 2);
+    put_le(out_local, (43 << 9) | (1 << 5) | 1, 2);
+    put_le(out_local, crc, 4);
+    put_le(out_local, e.data.size(), 4);
+    put_le(out_local, e.data.size(), 4);
+    put_le(out_local, e.name.size(), 2);
+    put_le(out_local, 0, 2);
+    out_local.insert(out_local.end(), e.name.begin(), e.name.end());
+    out_local.insert(out_local.end(), e.data.begin(), e.data.end());
     // Central directory header (APPNOTE 4.3.12), "made by" Unix so the
     // external attributes carry st_mode in their high 16 bits.
     put_le(central, 0x02014b50, 4);

@@ -33,6 +33,9 @@ class RawZip {
     std::string data;
     uint32_t unix_mode = 0100644;  // file type bits included, as in external attributes
     uint16_t flags = 0;            // bit 0: encrypted (APPNOTE 4.4.4)
+    // >= 0: no local header or data of its own; the directory entry points at
+    // entry `same_data_as`'s (the overlapping-files zip bomb).
+    int same_data_as = -1;
   };
   RawZip& add(Entry e);
   std::vector<uint8_t> build() const;

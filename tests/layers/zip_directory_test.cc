@@ -77,6 +77,22 @@ TEST(ZipDirectory, RefusesSpecialFilesByTheirUnixMode) {
   EXPECT_HAS(r.error().message, "ZIP entry #2 'pipe': it is a FIFO");
 }
 
+TEST(ZipDirectory, RefusesEntriesPointingAtNothing) {
+  // One entry "a" holding "1": local header + name + data = 32 bytes, then
+  // the directory header (offset field at +42, compressed size at +20).
+  auto zip = RawZip().add({"a", "1"}).build();
+  ASSERT_TRUE(scan_central_directory(zip, 10));
+  auto bad_offset = zip;
+  bad_offset[32 + 42] = 5;
+  EXPECT_HAS(scan_central_directory(bad_offset, 10).error().message,
+             "ZIP entry #1 'a': no local file header at offset 5");
+  auto bad_size = zip;
+  bad_size[32 + 20] = 0xff;
+  bad_size[32 + 21] = 0x7f;
+  EXPECT_HAS(scan_central_directory(bad_size, 10).error().message,
+             "runs into the central directory");
+}
+
 TEST(ZipDirectory, FindsTheDirectoryAfterPrependedBytes) {
   // Self-extracting archives put a stub in front; offsets then read short.
   auto zip = RawZip().add({"a", "1"}).build();

@@ -194,6 +194,22 @@ TEST(ZipReader, RefusesBombRatio) {
   EXPECT_LT(sink.bytes, 4u << 20) << "must stop while streaming";
 }
 
+TEST(ZipReader, RefusesOverlappingEntriesBomb) {
+  // Fifield's "better zip bomb": many directory entries share one file's
+  // data, so the unpacked size grows with no compression at all (libarchive
+  // would silently read only the first). Refused before a byte is written.
+  std::string kernel(64 * 1024, 'k');
+  RawZip bomb;
+  bomb.add({"f0", kernel});
+  for (int i = 1; i < 300; ++i) bomb.add({"f" + std::to_string(i), kernel, 0100644, 0, 0});
+  RecordingSink sink;
+  auto r = read_zip(bomb.build(), ZipPolicy{}, sink);
+  ASSERT_FALSE(r) << "accepted " << sink.bytes << " bytes";
+  EXPECT_HAS(r.error().message, "ZIP entry #2 'f1' overlaps the data of entry #1 'f0'");
+  EXPECT_HAS(r.error().message, "zip bomb");
+  EXPECT_EQ(sink.bytes, 0u);
+}
+
 TEST(ZipReader, RefusesTooManyEntries) {
   ZipPolicy policy;
   policy.max_entries = 10;
