@@ -194,6 +194,13 @@ Result<std::string> read_pseudo_file(const std::string& path, size_t max_bytes) 
   }
 }
 
+Result<uint64_t> peak_rss_bytes_from(int status_fd) {
+  char buf[8192];
+  ssize_t n = ::pread(status_fd, buf, sizeof buf, 0);
+  if (n < 0) return Error::from_errno("pread /proc/<pid>/status");
+  return parse_vm_hwm({buf, static_cast<size_t>(n)});
+}
+
 Result<uint64_t> peak_rss_bytes(int pid) {
   auto text = read_pseudo_file(fmt::format("/proc/{}/status", pid));
   if (!text) return std::move(text).error();

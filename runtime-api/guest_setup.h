@@ -31,6 +31,8 @@ Result<void> set_wall_clock(uint64_t realtime_ns);
 Result<std::string> read_pseudo_file(const std::string& path, size_t max_bytes = 64u << 10);
 // Peak resident memory (VmHWM) of `pid`, in bytes.
 Result<uint64_t> peak_rss_bytes(int pid);
+// Same, from an open /proc/<pid>/status (one pread per call: the hot path).
+Result<uint64_t> peak_rss_bytes_from(int status_fd);
 // Parses "VmHWM:   1234 kB" out of a /proc/<pid>/status text.
 Result<uint64_t> parse_vm_hwm(std::string_view status);
 

@@ -533,7 +533,9 @@ void RuntimeApiServer::close(Connection& c) {
   c.closing = true;
   std::erase(next_waiters_, &c);
   if (restore_waiter_ == &c) restore_waiter_ = nullptr;
-  ::shutdown(c.fd.get(), SHUT_RDWR);
+  // Only an operation still in flight needs waking; the common case (the
+  // peer closed, our recv saw EOF) needs no extra syscall here.
+  if (c.recv_op.in_flight || c.send_op.in_flight) ::shutdown(c.fd.get(), SHUT_RDWR);
   if (c.recv_op.in_flight) loop_.cancel(c.recv_op);
   if (c.send_op.in_flight) loop_.cancel(c.send_op);
   maybe_destroy(c);

@@ -1,10 +1,13 @@
 #include "runtime-api/thaw_init.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <algorithm>
 
 #include "runtime-api/guest_setup.h"
 #include "runtime-api/lambda_environment.h"
@@ -87,10 +90,12 @@ void ThawInit::log_system(const std::string& line) {
   send(FrameType::kLogChunk, "", encode_log_chunk(chunk));
 }
 
-uint64_t ThawInit::peak_memory() const {
-  if (runtime_pid_ <= 0) return 0;
-  auto peak = peak_rss_bytes(runtime_pid_);
-  return peak ? *peak : 0;
+uint64_t ThawInit::peak_memory() {
+  if (runtime_status_fd_) {
+    auto peak = peak_rss_bytes_from(runtime_status_fd_.get());
+    if (peak) last_peak_ = std::max(last_peak_, *peak);
+  }
+  return last_peak_;
 }
 
 void ThawInit::send_metrics(const std::string& id) {
@@ -152,6 +157,8 @@ void ThawInit::handle_init_config(std::span<const uint8_t> payload) {
   auto proc = spawn_runtime(spec);
   if (!proc) return fail("Runtime.InvalidEntrypoint", proc.error().message);
   runtime_pid_ = proc->pid;
+  runtime_status_fd_.reset(
+      ::open(fmt::format("/proc/{}/status", runtime_pid_).c_str(), O_RDONLY | O_CLOEXEC));
   out_.fd = std::move(proc->stdout_fd);
   err_.fd = std::move(proc->stderr_fd);
   watch_pipe(out_);
@@ -314,6 +321,7 @@ void ThawInit::on_signal() {
 
 void ThawInit::runtime_exited(int status) {
   runtime_pid_ = -1;
+  runtime_status_fd_.reset();
   drain_logs();
   std::string what = describe_exit(status);
   if (server_->state() == RuntimeApiState::kInvoking) {

@@ -60,7 +60,7 @@ class ThawInit : public RuntimeApiEvents {
             uint16_t flags = 0);
   void send_metrics(const std::string& id);
   void log_system(const std::string& line);
-  uint64_t peak_memory() const;
+  uint64_t peak_memory();
 
   IoLoop& loop_;
   Options options_;
@@ -70,6 +70,8 @@ class ThawInit : public RuntimeApiEvents {
   IoOp signal_op_;
   std::optional<InitConfig> config_;
   pid_t runtime_pid_ = -1;
+  UniqueFd runtime_status_fd_;  // /proc/<runtime>/status, kept open for VmHWM
+  uint64_t last_peak_ = 0;      // survives the runtime (a crash report still has it)
   LogPipe out_, err_;
   bool ready_sent_ = false;
   bool init_error_sent_ = false;

@@ -13,6 +13,8 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <signal.h>
+#include <sstream>
 #include <vector>
 
 #include "common/file_util.h"
@@ -22,6 +24,17 @@ namespace thaw {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+Result<std::string> read_file_text(const std::string& path) {
+  FILE* f = std::fopen(path.c_str(), "r");
+  if (f == nullptr) return Error::from_errno("open {}", path);
+  std::string s;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) s.append(buf, n);
+  std::fclose(f);
+  return s;
+}
 
 void report(benchmark::State& state, std::vector<double>& us) {
   if (us.empty()) return;
@@ -95,6 +108,79 @@ void BM_InvokeThroughThawInit(benchmark::State& state) {
   std::filesystem::remove_all(code);
 }
 BENCHMARK(BM_InvokeThroughThawInit)->Unit(benchmark::kMicrosecond)->Iterations(2000);
+
+// System calls the guest side (thaw-init + the runtime) makes per
+// invocation, counted by strace -c attached to both for a fixed number of
+// invocations (strace slows them; only the count is reported).
+void BM_GuestSyscallsPerInvocation(benchmark::State& state) {
+  const char* init = std::getenv("THAW_INIT");
+  const char* bootstrap = std::getenv("THAW_TEST_BOOTSTRAP");
+  if (::geteuid() != 0 || init == nullptr || bootstrap == nullptr ||
+      ::access("/usr/bin/strace", X_OK) != 0) {
+    state.SkipWithError("needs root, strace and THAW_INIT/THAW_TEST_BOOTSTRAP");
+    return;
+  }
+  char tmpl[] = "/tmp/thaw-bench-code-XXXXXX";
+  std::string code = ::mkdtemp(tmpl);
+  ::chmod(code.c_str(), 0755);
+  std::filesystem::copy_file(bootstrap, code + "/bootstrap");
+  ProcessSandboxOptions o;
+  o.init_path = init;
+  o.code_dir = code;
+  ProcessSandbox sandbox(o);
+  InitConfig c;
+  c.function_name = "bench";
+  c.runtime = "provided";
+  auto wait_for = [&](FrameType type) -> bool {
+    for (;;) {
+      auto f = sandbox.receive(10000);
+      if (!f.ok() || !f->has_value()) return false;
+      if ((*f)->type == type) return true;
+    }
+  };
+  if (!sandbox.start(c).ok() || !wait_for(FrameType::kReady)) {
+    state.SkipWithError("sandbox did not start");
+    return;
+  }
+  int init_pid = sandbox.stats()->pid;
+  std::string children = *read_file_text(fmt::format("/proc/{}/task/{}/children", init_pid, init_pid));
+  std::string runtime_pid = children.substr(0, children.find(' '));
+  std::string out = code + "/strace.txt";
+  pid_t tracer = ::fork();
+  if (tracer == 0) {
+    std::string ip = std::to_string(init_pid);
+    ::execl("/usr/bin/strace", "strace", "-c", "-f", "-o", out.c_str(), "-p", ip.c_str(), "-p",
+            runtime_pid.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ::usleep(500000);  // strace attaches
+  const int kInvocations = 200;
+  uint64_t n = 0;
+  for (auto _ : state) {
+    for (int i = 0; i < kInvocations; ++i) {
+      if (!sandbox.send(invoke_frame(n++)).ok() || !wait_for(FrameType::kMetrics)) {
+        state.SkipWithError("invocation failed");
+        break;
+      }
+    }
+  }
+  ::kill(tracer, SIGINT);
+  ::waitpid(tracer, nullptr, 0);
+  // "100.00    0.001234     1     5000     12 total": calls is the 4th field.
+  std::string text = *read_file_text(out);
+  if (std::getenv("THAW_BENCH_SHOW_SYSCALLS")) std::fputs(text.c_str(), stderr);
+  size_t total = text.rfind("total");
+  size_t line = text.rfind('\n', total);
+  std::istringstream fields(text.substr(line + 1, total - line - 1));
+  std::string pct, secs, per_call;
+  double calls = 0;
+  fields >> pct >> secs >> per_call >> calls;
+  state.counters["syscalls_per_invocation"] =
+      calls / (static_cast<double>(kInvocations) * static_cast<double>(state.iterations()));
+  (void)sandbox.kill();
+  std::filesystem::remove_all(code);
+}
+BENCHMARK(BM_GuestSyscallsPerInvocation)->Unit(benchmark::kMillisecond)->Iterations(1);
 
 // The floor: the same invoke frame to another process over a Unix socket
 // and the same-sized reply frame back.

@@ -240,7 +240,9 @@ TEST_F(ProcessSandboxE2E, ExitMidInvocationIsRuntimeExitErrorWithStatus) {
   EXPECT_NE(report->body.find("RequestId: dies Error: Runtime exited with error: exit status 3"),
             std::string::npos)
       << report->body;
-  expect(FrameType::kMetrics);
+  auto m = decode_metrics(expect(FrameType::kMetrics).payload);
+  ASSERT_TRUE(m.ok());
+  EXPECT_GT(m->max_memory_bytes, 0u) << "the peak survives the crash";
   EXPECT_NE(logs_.find("exiting\n"), std::string::npos);
   // The sandbox is unusable now and says so for the next invocation.
   invoke("after", "echo:x");
