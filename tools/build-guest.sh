@@ -15,9 +15,11 @@
 # renamed into place only when complete, so an interrupted build never leaves
 # a half artefact. Logs go to stderr; stdout carries `name=path` lines
 # (dir, bzImage, vmlinux, initramfs), or only the directory with --print-dir.
+# With --only-if-cached a missing entry exits 3 without building.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
+self=$repo/tools/$(basename "$0")
 tarball=${THAW_LINUX_TARBALL:-/usr/src/linux-source-6.1.tar.xz}
 busybox=${THAW_BUSYBOX:-/bin/busybox}
 cache=${THAW_CACHE:-$HOME/.cache/thaw}/guest
@@ -34,7 +36,7 @@ while (($#)); do
     --variant=*) variant=${1#*=}; shift ;;
     --only-if-cached) only_if_cached=1; shift ;;
     --print-dir) print_dir=1; shift ;;
-    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$self" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
   esac
 done
@@ -47,12 +49,12 @@ esac
 
 [[ -r $tarball ]] || die "kernel source $tarball not found; install it with 'apt-get install linux-source-6.1' (tools/install-deps.sh) or set THAW_LINUX_TARBALL"
 [[ -x $busybox ]] || die "static busybox $busybox not found; install 'busybox-static' (tools/install-deps.sh) or set THAW_BUSYBOX"
-file -L "$busybox" 2>/dev/null | grep -q 'statically linked' \
+[[ $(file -L "$busybox" 2>/dev/null) == *"statically linked"* ]] \
   || die "$busybox is not statically linked; the initramfs has no libc. Install 'busybox-static'"
 
 kdir=$repo/guest/kernel
 idir=$repo/guest/initramfs
-inputs=("$kdir/thaw.config" "$kdir/cmdline" "$idir/test-init" "$idir/test.list" "$0")
+inputs=("$kdir/thaw.config" "$kdir/cmdline" "$idir/test-init" "$idir/test.list" "$self")
 patches=()
 if [[ $variant == pvm ]]; then
   inputs+=("$kdir/pvm/pvm.config" "$kdir/pvm/cmdline")
