@@ -108,7 +108,18 @@ Result<void> enter_new_root(const std::string& new_root) {
   // it leaves nothing of the host visible (pivot_root(2), NOTES).
   if (::chdir(new_root.c_str()) < 0) return Error::from_errno("chdir {}", new_root);
   if (::syscall(SYS_pivot_root, ".", ".") < 0) {
-    return Error::from_errno("pivot_root into {} (is it a mount point?)", new_root);
+    if (errno != EINVAL) {
+      return Error::from_errno("pivot_root into {} (is it a mount point?)", new_root);
+    }
+    // The initramfs (rootfs) of a microVM cannot be pivoted away from
+    // (pivot_root(2), EINVAL): move the new root over "/" and chroot, as
+    // switch_root does. The initramfs stays underneath, unreachable.
+    if (::mount(".", "/", nullptr, MS_MOVE, nullptr) < 0) {
+      return Error::from_errno("move {} over / (initramfs root)", new_root);
+    }
+    if (::chroot(".") < 0) return Error::from_errno("chroot {}", new_root);
+    if (::chdir("/") < 0) return Error::from_errno("chdir /");
+    return Ok();
   }
   if (::umount2(".", MNT_DETACH) < 0) return Error::from_errno("detach the old root");
   if (::chdir("/") < 0) return Error::from_errno("chdir /");

@@ -45,16 +45,6 @@ constexpr int kChannelFdInSandbox = 3;
   ::_exit(127);
 }
 
-std::string opt_list(const std::vector<std::string>& layers) {
-  // overlayfs lists the TOP layer first; Lambda layers later in the list win.
-  std::string s;
-  for (auto it = layers.rbegin(); it != layers.rend(); ++it) {
-    if (!s.empty()) s += ':';
-    s += *it;
-  }
-  return s;
-}
-
 std::atomic<uint64_t> sandbox_counter{0};
 
 }  // namespace
@@ -66,37 +56,15 @@ ProcessSandbox::~ProcessSandbox() {
   if (!stage_.empty()) ::rmdir(stage_.c_str());
 }
 
-std::vector<MountSpec> ProcessSandbox::layout_mounts(const ProcessSandboxOptions& o,
-                                                     const std::string& s) {
-  const std::string root = s + "/root";
-  std::vector<MountSpec> m;
-  // "/" = the runtime image under a writable tmpfs upper (DESIGN.md).
-  m.push_back({"thaw-stage", s, "tmpfs", "mode=0755,size=64m", false});
-  std::string lower = o.root_dir;
-  if (!o.root_image.empty()) {
-    lower = s + "/image";
-    m.push_back({o.root_image, lower, "erofs", "", true});
-  }
-  m.push_back({"overlay", root, "overlay",
-               fmt::format("lowerdir={},upperdir={}/upper,workdir={}/work", lower, s, s), false});
-  m.push_back({o.code_dir, root + "/var/task", "bind", "", true});
-  if (o.layer_dirs.size() == 1) {
-    m.push_back({o.layer_dirs[0], root + "/opt", "bind", "", true});
-  } else if (o.layer_dirs.size() > 1) {
-    m.push_back({"layers", root + "/opt", "overlay", "lowerdir=" + opt_list(o.layer_dirs), true});
-  } else {
-    m.push_back({"opt", root + "/opt", "tmpfs", "mode=0755,size=4k", true});
-  }
-  m.push_back({"tmp", root + "/tmp", "tmpfs",
-               fmt::format("mode=1777,size={}m", o.tmp_size_mb), false});
-  m.push_back({"proc", root + "/proc", "proc", "", false});
-  // A /dev with only the harmless character devices, not the host's.
-  m.push_back({"dev", root + "/dev", "tmpfs-dev", "mode=0755,size=64k", false});
-  for (const char* dev : {"null", "zero", "full", "random", "urandom"}) {
-    m.push_back({std::string("/dev/") + dev, root + "/dev/" + dev, "bind", "", false});
-  }
-  m.push_back({"shm", root + "/dev/shm", "tmpfs", "mode=1777,size=64m", false});
-  return m;
+SandboxLayout ProcessSandbox::layout(const ProcessSandboxOptions& o, const std::string& stage) {
+  SandboxLayout l;
+  l.stage = stage;
+  l.root = o.root_image.empty() ? ImageSource{o.root_dir, "bind"} : ImageSource{o.root_image, "erofs"};
+  l.code = {o.code_dir, "bind"};
+  for (const auto& dir : o.layer_dirs) l.layers.push_back({dir, "bind"});
+  l.tmp_size_mb = o.tmp_size_mb;
+  l.dev = DevNodes::kBindHost;
+  return l;
 }
 
 Result<void> ProcessSandbox::start(const InitConfig& config_in) {
@@ -125,8 +93,9 @@ Result<void> ProcessSandbox::start(const InitConfig& config_in) {
   stage_ = stage;
 
   InitConfig config = config_in;
-  config.mounts = layout_mounts(options_, stage);
-  config.new_root = stage + "/root";
+  SandboxLayout l = layout(options_, stage);
+  config.mounts = layout_mounts(l);
+  config.new_root = layout_root(l);
 
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {

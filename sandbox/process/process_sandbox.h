@@ -12,6 +12,7 @@
 
 #include "common/unique_fd.h"
 #include "runtime-api/frame.h"
+#include "runtime-api/sandbox_layout.h"
 #include "sandbox/process/cgroup.h"
 #include "sandbox/sandbox.h"
 
@@ -47,9 +48,8 @@ class ProcessSandbox : public Sandbox {
   Result<void> kill() override;
   std::optional<int> exit_status() override;
 
-  // The mount list thaw-init performs for this layout (exposed for tests).
-  static std::vector<MountSpec> layout_mounts(const ProcessSandboxOptions& o,
-                                              const std::string& stage);
+  // The sandbox tree this backend builds from host directories/images.
+  static SandboxLayout layout(const ProcessSandboxOptions& o, const std::string& stage);
 
  private:
   ProcessSandboxOptions options_;

@@ -566,25 +566,20 @@ TEST_F(ProcessSandboxE2E, NodeRuntimeImageFromTheRecipe) {
   EXPECT_EQ(call_json("img-2", "{}"), R"({"hostVisible":false,"node":"20"})");
 }
 
-TEST(ProcessSandboxLayout, MountsBuildTheLambdaTree) {
+TEST(ProcessSandboxLayout, HostDirectoriesAreBoundReadOnly) {
   ProcessSandboxOptions o;
   o.code_dir = "/code";
   o.layer_dirs = {"/l1", "/l2"};
   o.tmp_size_mb = 10;
-  auto m = ProcessSandbox::layout_mounts(o, "/s");
-  auto find = [&](const std::string& target) -> const MountSpec* {
-    for (const auto& x : m) {
-      if (x.target == target) return &x;
-    }
-    return nullptr;
-  };
-  ASSERT_NE(find("/s/root/var/task"), nullptr);
-  EXPECT_TRUE(find("/s/root/var/task")->read_only);
-  ASSERT_NE(find("/s/root/opt"), nullptr);
-  EXPECT_EQ(find("/s/root/opt")->options, "lowerdir=/l2:/l1") << "later layers win";
-  EXPECT_EQ(find("/s/root/tmp")->options, "mode=1777,size=10m");
-  EXPECT_EQ(find("/s/root")->fstype, "overlay");
-  EXPECT_NE(find("/s/root/dev/urandom"), nullptr);
+  SandboxLayout l = ProcessSandbox::layout(o, "/s");
+  EXPECT_EQ(l.root.source, "/");
+  EXPECT_EQ(l.root.fstype, "bind");
+  EXPECT_EQ(l.code.fstype, "bind");
+  EXPECT_EQ(l.dev, DevNodes::kBindHost);
+  o.root_image = "/img/python.erofs";
+  l = ProcessSandbox::layout(o, "/s");
+  EXPECT_EQ(l.root.fstype, "erofs");
+  EXPECT_EQ(l.root.source, "/img/python.erofs");
 }
 
 TEST(SeccompPolicy, ParsesRulesAndRejectsBadLinesByNumber) {
