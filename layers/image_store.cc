@@ -13,6 +13,7 @@
 #include "common/file_util.h"
 #include "layers/child_process.h"
 #include "layers/directory_sink.h"
+#include "layers/entry_path.h"
 #include "layers/sha256.h"
 #include "layers/store_lock.h"
 #include "layers/zip_reader.h"
@@ -290,7 +291,7 @@ Result<ImageInfo> ImageStore::convert(std::span<const uint8_t> zip, const std::s
 Result<std::optional<ImageInfo>> ImageStore::find(std::string_view digest) const {
   if (!is_sha256_hex(digest)) {
     return Error::format("'{}' is not an image digest (64 lowercase hex digits of SHA-256)",
-                         digest.substr(0, 80));
+                         printable_name(digest.substr(0, 80)));
   }
   std::string image = image_path(digest);
   struct stat st {};

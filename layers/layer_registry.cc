@@ -3,11 +3,13 @@
 #include <dirent.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <chrono>
 #include <ctime>
 
 #include "common/file_util.h"
+#include "layers/entry_path.h"
 #include "layers/sha256.h"
 
 namespace thaw::layers {
@@ -111,14 +113,14 @@ Result<LayerVersion> version_from_json(const json::value& jv, const std::string&
 Result<void> LayerRegistry::check_name(const std::string& name) {
   if (name.empty() || name.size() > kMaxNameBytes) {
     return Error::format("layer name '{}' must be 1 to {} characters long",
-                         name.substr(0, 80), kMaxNameBytes);
+                         printable_name(name.substr(0, 80)), kMaxNameBytes);
   }
   for (char c : name) {
     bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
               c == '-' || c == '_';
     if (!ok) {
       return Error::format("layer name '{}' may contain only letters, digits, '-' and '_'",
-                           name);
+                           printable_name(name));
     }
   }
   return Ok();
@@ -135,6 +137,10 @@ Result<std::unique_ptr<LayerRegistry>> LayerRegistry::open(const std::string& di
     std::string name = e->d_name;
     if (name.size() > 5 && name.ends_with(".json")) {
       if (auto r = reg->load_file(dir + "/" + name); !r) return std::move(r).error();
+    } else if (name.find(".json.tmp.") != std::string::npos) {
+      // A write_file_atomic() that died before its rename; the record it
+      // was replacing is intact.
+      ::unlink((dir + "/" + name).c_str());
     }
   }
   return reg;
@@ -206,9 +212,14 @@ Result<LayerVersion> LayerRegistry::publish(const PublishLayer& request) {
                          request.compatible_runtimes.size(), kMaxRuntimes);
   }
   for (const auto& r : request.compatible_runtimes) {
-    if (r.empty() || r.size() > kMaxRuntimeBytes) {
-      return Error::format("compatible runtime '{}' must be 1 to {} characters", r.substr(0, 80),
-                           kMaxRuntimeBytes);
+    bool plain = std::all_of(r.begin(), r.end(), [](char c) {
+      return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_';
+    });
+    if (r.empty() || r.size() > kMaxRuntimeBytes || !plain) {
+      return Error::format(
+          "compatible runtime '{}' must be 1 to {} characters of a-z, 0-9, '.', '-', '_' "
+          "(e.g. python3.11)",
+                           printable_name(r.substr(0, 80)), kMaxRuntimeBytes);
     }
   }
   if (!is_sha256_hex(request.image.digest)) {

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 
 #include "tests/layers/temp_dir.h"
@@ -57,8 +58,10 @@ TEST(LayerRegistry, NeverReusesAVersionNumberAfterDelete) {
   ASSERT_TRUE((*reg)->remove("tools", 1));
   EXPECT_FALSE((*reg)->remove("tools", 1));
   EXPECT_TRUE((*reg)->referenced_digests().empty());
+  std::ofstream(tmp / "layers/tools.json.tmp.999") << "{\"name\":";  // a crash mid-write
   auto reopened = LayerRegistry::open(tmp / "layers");
-  ASSERT_TRUE(reopened);
+  ASSERT_TRUE(reopened) << reopened.error().message;
+  EXPECT_FALSE(std::filesystem::exists(tmp / "layers/tools.json.tmp.999"));
   auto v = (*reopened)->publish(request("tools", 'b'));
   ASSERT_TRUE(v);
   EXPECT_EQ(v->version, 2u);
@@ -77,6 +80,11 @@ TEST(LayerRegistry, ValidatesRequests) {
   auto runtimes = request("ok", 'a');
   runtimes.compatible_runtimes.assign(16, "provided");
   EXPECT_FALSE((*reg)->publish(runtimes));
+  auto odd_runtime = request("ok", 'a');
+  odd_runtime.compatible_runtimes = {"python 3.11; rm -rf"};
+  auto odd = (*reg)->publish(odd_runtime);
+  ASSERT_FALSE(odd);
+  EXPECT_NE(odd.error().message.find("a-z, 0-9"), std::string::npos);
   auto bad_digest = request("ok", 'a');
   bad_digest.image.digest = "abc";
   EXPECT_FALSE((*reg)->publish(bad_digest));

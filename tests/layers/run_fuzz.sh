@@ -5,6 +5,11 @@
 # Usage: run_fuzz.sh SEED_GENERATOR FUZZER SECONDS
 set -eu
 gen=$1 fuzz=$2 secs=$3
+# Each input is unpacked to disk; tmpfs keeps that from dominating the run.
+if [ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then
+  TMPDIR=/dev/shm
+  export TMPDIR
+fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir "$work/corpus"
