@@ -1,5 +1,7 @@
 #include "runtime-api/runtime_process.h"
 
+#include "runtime-api/runtime_seccomp.h"
+
 #include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
@@ -42,6 +44,12 @@ namespace {
     if (::setresuid(spec.uid, spec.uid, spec.uid) < 0) die(5);
   }
   if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) die(6);
+  if (spec.seccomp) {
+    if (int err = install_runtime_seccomp_filter(); err != 0) {
+      errno = err;
+      die(8);
+    }
+  }
   ::execve(spec.path.c_str(), argv, envp);
   die(7);
   ::_exit(127);  // die() never returns; this tells the compiler
@@ -79,8 +87,8 @@ Result<RuntimeProcess> spawn_runtime(const RuntimeSpawn& spec) {
     ::waitpid(pid, nullptr, 0);
     static constexpr const char* kSteps[] = {"",       "redirect stdout/stderr", "chdir",
                                              "setgroups", "setgid",            "setuid",
-                                             "no_new_privs", "execve"};
-    int step = msg[0] >= 1 && msg[0] <= 7 ? msg[0] : 7;
+                                             "no_new_privs", "execve", "seccomp filter"};
+    int step = msg[0] >= 1 && msg[0] <= 8 ? msg[0] : 7;
     return Error::with_errno(msg[1], "starting runtime {} as uid {}: {}", spec.path, spec.uid,
                              kSteps[step]);
   }

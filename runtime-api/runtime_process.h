@@ -19,6 +19,7 @@ struct RuntimeSpawn {
   std::string cwd = "/var/task";
   uint32_t uid = 0;               // 0: stay root
   uint32_t gid = 0;
+  bool seccomp = true;            // install_runtime_seccomp_filter() before exec
 };
 
 struct RuntimeProcess {

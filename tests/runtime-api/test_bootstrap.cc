@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -145,6 +146,9 @@ int main() {
       char host[64] = {};
       ::gethostname(host, sizeof host - 1);
       out = std::to_string(::getuid()) + " " + std::to_string(::getpid()) + " " + host;
+    } else if (ev == "uring") {
+      long rc = ::syscall(425 /* io_uring_setup */, 1, nullptr);
+      out = rc >= 0 ? "uring-allowed" : std::strerror(errno);
     } else if (ev == "unshare") {
       out = ::unshare(CLONE_NEWUSER) == 0 ? "unshare-allowed" : std::strerror(errno);
     } else if (ev.rfind("big:", 0) == 0) {
