@@ -8,31 +8,42 @@
 
 enum { kHostCid = 2, kTimeoutTicks = 3000 /* ~30 s at the 10 ms tick */ };
 
-/* Bytes received past the last line, kept for the next recv_line(). */
-static struct {
+enum { kMaxConns = 4 }; /* the driver's connection table (virtio_vsock.c) */
+
+/* Per connection: bytes received past the last line, kept for the next
+ * recv_line() on that connection. */
+struct line_buffer {
   char data[512];
   size_t len;
-} pending;
+};
+static struct line_buffer line_buffers[kMaxConns];
+
+static void close_conn(int64_t conn) {
+  syscall4(SYS_vsock_close, (uint64_t)conn, 0, 0, 0);
+  line_buffers[conn].len = 0;
+}
 
 /* One '\n'-terminated line (without the '\n'); fails the scenario on a
  * receive error, EOF before the newline, or a line longer than `size`. */
 static void recv_line(int conn, char *line, size_t size) {
+  if (conn < 0 || conn >= kMaxConns) ufail("vsock: connection id %d out of range", conn);
+  struct line_buffer *b = &line_buffers[conn];
   for (;;) {
-    for (size_t i = 0; i < pending.len; i++) {
-      if (pending.data[i] != '\n') continue;
+    for (size_t i = 0; i < b->len; i++) {
+      if (b->data[i] != '\n') continue;
       if (i + 1 > size) ufail("vsock: line of %lu bytes exceeds %lu", i, size - 1);
-      memcpy(line, pending.data, i);
+      memcpy(line, b->data, i);
       line[i] = 0;
-      pending.len -= i + 1;
-      for (size_t k = 0; k < pending.len; k++) pending.data[k] = pending.data[i + 1 + k];
+      b->len -= i + 1;
+      for (size_t k = 0; k < b->len; k++) b->data[k] = b->data[i + 1 + k];
       return;
     }
-    if (pending.len == sizeof pending.data) ufail("vsock: no newline in %lu bytes", pending.len);
-    int64_t r = syscall4(SYS_vsock_recv, (uint64_t)conn, (uint64_t)(pending.data + pending.len),
-                         sizeof pending.data - pending.len, kTimeoutTicks);
+    if (b->len == sizeof b->data) ufail("vsock: no newline in %lu bytes", b->len);
+    int64_t r = syscall4(SYS_vsock_recv, (uint64_t)conn, (uint64_t)(b->data + b->len),
+                         sizeof b->data - b->len, kTimeoutTicks);
     if (r < 0) ufail("vsock: receive failed with error %ld", r);
-    if (r == 0) ufail("vsock: peer closed before a full line (%lu bytes pending)", pending.len);
-    pending.len += (size_t)r;
+    if (r == 0) ufail("vsock: peer closed before a full line (%lu bytes pending)", b->len);
+    b->len += (size_t)r;
   }
 }
 
@@ -62,8 +73,7 @@ static void serve_host(uint64_t port) {
   format(reply, sizeof reply, "pong: %s\n", line);
   send_text((int)conn, reply);
   uprintf("vsock: replied to host\n");
-  syscall4(SYS_vsock_close, (uint64_t)conn, 0, 0, 0);
-  pending.len = 0;
+  close_conn(conn);
 }
 
 /* Guest -> host: connect to CID 2, say hello, print the host's answer. */
@@ -76,8 +86,7 @@ static void call_host(int64_t cid, uint64_t host_port) {
   send_text((int)conn, hello);
   recv_line((int)conn, line, sizeof line);
   uprintf("vsock: host answered: %s\n", line);
-  syscall4(SYS_vsock_close, (uint64_t)conn, 0, 0, 0);
-  pending.len = 0;
+  close_conn(conn);
   uprintf("vsock: closed\n");
 }
 
@@ -137,7 +146,7 @@ void scenario_vsock_bulk(void) {
     sent += n;
   }
   uprintf("vsock-bulk: sent %lu bytes\n", total);
-  syscall4(SYS_vsock_close, (uint64_t)conn, 0, 0, 0);
+  close_conn(conn);
 }
 
 /* Three malformed REQUESTs to CID 2 port thaw.host_port: each must be
@@ -160,4 +169,29 @@ void scenario_vsock_hostile(void) {
     uprintf("vsock-hostile: %s refused with RST ok\n", kinds[i].name);
   }
   serve_host(user_arg_u64("thaw.port", 5000));
+}
+
+/* Connection demultiplexing: thaw.conns (2..4) host connections to one
+ * port are accepted first, then each gets a line and answers, last
+ * accepted first, so a device that mixed up streams fails the check. */
+void scenario_vsock_multi(void) {
+  uint64_t port = user_arg_u64("thaw.port", 5000), n = user_arg_u64("thaw.conns", 2);
+  if (n < 2 || n > kMaxConns) ufail("vsock-multi: thaw.conns=%lu, want 2..%d", n, kMaxConns);
+  guest_cid();
+  if (syscall4(SYS_vsock_listen, port, 0, 0, 0) < 0) ufail("vsock: cannot listen on port %lu", port);
+  uprintf("vsock: listening on port %lu\n", port);
+  int64_t conns[kMaxConns];
+  for (uint64_t i = 0; i < n; i++) {
+    conns[i] = syscall4(SYS_vsock_accept, port, kTimeoutTicks, 0, 0);
+    if (conns[i] < 0) ufail("vsock-multi: connection %lu not accepted (error %ld)", i, conns[i]);
+  }
+  uprintf("vsock-multi: accepted %lu connections on port %lu\n", n, port);
+  for (uint64_t k = n; k-- > 0;) {
+    char line[128], reply[160];
+    recv_line((int)conns[k], line, sizeof line);
+    format(reply, sizeof reply, "pong: %s\n", line);
+    send_text((int)conns[k], reply);
+    uprintf("vsock-multi: connection %lu said \"%s\"\n", k, line);
+  }
+  for (uint64_t i = 0; i < n; i++) close_conn(conns[i]);
 }

@@ -24,6 +24,7 @@ static const struct scenario table[] = {
     {"vsock-connect", scenario_vsock_connect},
     {"vsock-bulk", scenario_vsock_bulk},
     {"vsock-hostile", scenario_vsock_hostile},
+    {"vsock-multi", scenario_vsock_multi},
 };
 
 const struct scenario *scenario_find(const char *name, size_t len) {
@@ -35,7 +36,7 @@ const struct scenario *scenario_find(const char *name, size_t len) {
 const char *scenario_names(void) {
   return "hello counter timer serial-irq memory-map triple-fault bad-insn user-fault blk blk-ro blk-irq "
          "blk-bad-addr multi-disk blk-hostile blk-stress vsock vsock-listen vsock-connect "
-         "vsock-bulk vsock-hostile";
+         "vsock-bulk vsock-hostile vsock-multi";
 }
 
 void scenario_hello(void) { uprintf("hello: Hello from the thaw test guest\n"); }

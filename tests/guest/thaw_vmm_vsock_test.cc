@@ -150,6 +150,45 @@ TEST_F(GuestTest, VsockMalformedRequestsAreRefusedWithoutHostSockets) {
   EXPECT_FALSE(stray.ok()) << "thaw-vmm opened a host connection for a malformed REQUEST";
 }
 
+TEST_F(GuestTest, VsockKeepsConcurrentStreamsApart) {
+  std::string uds = dir_->file("vsock.sock");
+  auto vmm = VmmProcess::start(
+      bin_.vmm, guest_args(bin_, "thaw.test=vsock-multi thaw.port=5000 thaw.conns=3", {"--vsock-uds", uds}),
+      dir_->file("serial.log"), dir_->file("stderr.log"));
+  ASSERT_TRUE(vmm.ok()) << vmm.error().message;
+  ASSERT_TRUE(vmm->wait_for_serial("vsock: listening on port 5000", seconds(30)).ok()) << vmm->serial();
+  std::vector<UniqueFd> conns;
+  std::vector<uint32_t> host_ports;
+  for (int i = 0; i < 3; i++) {
+    uint32_t host_port = 0;
+    auto c = vsock_connect_guest(uds, 5000, seconds(30), &host_port);
+    ASSERT_TRUE(c.ok()) << "connection " << i << ": " << c.error().message;
+    conns.push_back(std::move(*c));
+    host_ports.push_back(host_port);
+  }
+  // Each stream needs its own host-side port, or the guest could not tell them apart.
+  EXPECT_NE(host_ports[0], host_ports[1]);
+  EXPECT_NE(host_ports[1], host_ports[2]);
+  EXPECT_NE(host_ports[0], host_ports[2]);
+  for (int i = 0; i < 3; i++) {
+    std::string msg = "stream " + std::to_string(i) + "\n";
+    ASSERT_TRUE(write_all(conns[i].get(), {reinterpret_cast<const uint8_t*>(msg.data()), msg.size()}, "msg").ok());
+  }
+  for (int i = 0; i < 3; i++) {
+    auto reply = read_line(conns[i].get(), seconds(30));
+    ASSERT_TRUE(reply.ok()) << "stream " << i << ": " << reply.error().message << "\n" << vmm->serial();
+    EXPECT_EQ(*reply, "pong: stream " + std::to_string(i));
+  }
+  auto e = vmm->wait(seconds(60));
+  ASSERT_TRUE(e.ok()) << e.error().message;
+  EXPECT_EQ(e->exit_code, 0) << describe(*e);
+  EXPECT_EQ(missing_lines(*e, {"vsock-multi: accepted 3 connections on port 5000",
+                               "vsock-multi: connection 2 said \"stream 2\"",
+                               "vsock-multi: connection 0 said \"stream 0\""}),
+            "")
+      << describe(*e);
+}
+
 TEST_F(GuestTest, VsockGuestConnectsToHost) {
   std::string uds = dir_->file("vsock.sock");
   auto listener = unix_listen(uds + "_5001");

@@ -82,10 +82,6 @@ void virtio_finish_init(struct virtio_dev *dev) {
 
 /* §4.2.2.2: re-read until ConfigGeneration is stable so a 64-bit field is
  * not torn by a concurrent config change. */
-uint32_t virtio_config_read32(struct virtio_dev *dev, uint32_t offset) {
-  return rd(dev, kConfig + offset);
-}
-
 uint64_t virtio_config_read64(struct virtio_dev *dev, uint32_t offset) {
   for (int tries = 0; tries < 100; tries++) {
     uint32_t gen = rd(dev, kConfigGeneration);

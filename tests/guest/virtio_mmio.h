@@ -57,7 +57,6 @@ struct virtq_buf {
 void virtio_begin_init(struct virtio_dev *dev, uint64_t wanted);
 /* DRIVER_OK after the queues are set up. */
 void virtio_finish_init(struct virtio_dev *dev);
-uint32_t virtio_config_read32(struct virtio_dev *dev, uint32_t offset);
 uint64_t virtio_config_read64(struct virtio_dev *dev, uint32_t offset);
 /* Reads and acknowledges InterruptStatus; call from the device's IRQ handler. */
 uint32_t virtio_ack_interrupt(struct virtio_dev *dev);
