@@ -62,6 +62,18 @@ constexpr uint32_t kPvmSignature = (0x6u << 16) | (0xFu << 8) | (0xBu << 4) | 0x
 // leaf 0xD (XSAVE), no topology leaves (one core per package is the
 // topology Linux then assumes).
 constexpr uint32_t kPvmMaxBasicLeaf = 0x1;
+constexpr uint32_t kLeafKvmFeatures = 0x4000'0001;
+// KVM paravirt features that work by VMCALL hypercalls
+// (Documentation/virt/kvm/x86/cpuid.rst, hypercalls.rst): under PVM a
+// guest-kernel VMCALL with these numbers never returns (found booting
+// Linux with 2 vCPUs: the AP hung in KVM_HC_SEND_IPI; ENVIRONMENT.md saw the
+// same with KVM_HC_CLOCK_PAIRING). Without them Linux uses plain APIC IPIs,
+// HLT and PAUSE, which PVM handles.
+constexpr uint32_t kKvmFeaturePvUnhalt = 1u << 7;      // KVM_HC_KICK_CPU
+constexpr uint32_t kKvmFeaturePvSendIpi = 1u << 11;    // KVM_HC_SEND_IPI
+constexpr uint32_t kKvmFeaturePvSchedYield = 1u << 13; // KVM_HC_SCHED_YIELD
+constexpr uint32_t kPvmDroppedKvmFeatures =
+    kKvmFeaturePvUnhalt | kKvmFeaturePvSendIpi | kKvmFeaturePvSchedYield;
 
 void set_apic_id(kvm_cpuid_entry2& leaf1, uint32_t vcpu_id, uint32_t vcpu_count) {
   // CPUID.1:EBX[31:24] initial APIC ID, [23:16] logical processors per
@@ -114,7 +126,9 @@ std::vector<kvm_cpuid_entry2> pvm_model(const std::vector<kvm_cpuid_entry2>& sup
       e.ecx = (e.ecx & kPvmLeaf1Ecx) | kEcxHypervisor;
       set_apic_id(e, vcpu_id, vcpu_count);
     } else if (f >= kLeafKvmSignature && f <= kLeafKvmLast) {
-      // KVM paravirt leaves (signature, kvmclock and friends) as KVM offers.
+      // KVM paravirt leaves (signature, kvmclock and friends) as KVM
+      // offers, minus the hypercall-based features.
+      if (f == kLeafKvmFeatures) e.eax &= ~kPvmDroppedKvmFeatures;
     } else if (f == kLeafExtMax) {
       // Fixed up below once we know which extended leaves we keep.
     } else if (f == kLeafExtFeatures) {

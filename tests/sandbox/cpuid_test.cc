@@ -30,7 +30,7 @@ std::vector<kvm_cpuid_entry2> host() {
       leaf(0xb, 4, 2, 0x201, 7, 1, KVM_CPUID_FLAG_SIGNIFCANT_INDEX),
       leaf(0xd, 0x7, 0x340, 0x340, 0, 0, KVM_CPUID_FLAG_SIGNIFCANT_INDEX),
       leaf(0x40000000, 0x40000001, 0x4b4d564b, 0x564b4d56, 0x4d),  // "KVMKVMKVM"
-      leaf(0x40000001, 0x01007afb, 0, 0, 0),
+      leaf(0x40000001, 0x01007afb | (1u << 11) | (1u << 13), 0, 0, 0),
       leaf(0x80000000, 0x80000021, 0, 0, 0),
       leaf(0x80000001, 0, 0, 0xffffffff, 0xffffffff),
       leaf(0x80000002, 1, 2, 3, 4),
@@ -87,7 +87,13 @@ TEST(CpuModel, PvmIsConservativeIntelWithKvmLeaves) {
   EXPECT_EQ(find_cpuid(*out, 0xb), nullptr);
   EXPECT_EQ(find_cpuid(*out, 0x8000001f), nullptr);
   ASSERT_NE(find_cpuid(*out, 0x40000001), nullptr) << "kvmclock leaf kept";
-  EXPECT_EQ(find_cpuid(*out, 0x40000001)->eax, 0x01007afbu);
+  uint32_t kvm_features = find_cpuid(*out, 0x40000001)->eax;
+  EXPECT_TRUE(kvm_features & (1u << 0)) << "kvmclock";
+  EXPECT_TRUE(kvm_features & (1u << 3)) << "kvmclock2";
+  EXPECT_TRUE(kvm_features & (1u << 24)) << "stable clock bit";
+  EXPECT_FALSE(kvm_features & (1u << 7)) << "PV unhalt hypercall";
+  EXPECT_FALSE(kvm_features & (1u << 11)) << "PV send-IPI hypercall (hangs under PVM)";
+  EXPECT_FALSE(kvm_features & (1u << 13)) << "PV sched-yield hypercall";
   EXPECT_EQ(find_cpuid(*out, 0x80000000)->eax, 0x80000008u);
   const auto* e1 = find_cpuid(*out, 0x80000001);
   EXPECT_EQ(e1->edx, (1u << 11) | (1u << 20) | (1u << 29)) << "syscall nx lm";
