@@ -23,7 +23,8 @@ using testing::MmioDriver;
 
 void BM_VsockGuestToHost(benchmark::State& state) {
   const uint32_t payload = static_cast<uint32_t>(state.range(0));
-  auto dir = std::filesystem::temp_directory_path() / ("thaw-vsock-bench-" + std::to_string(::getpid()));
+  auto dir = std::filesystem::temp_directory_path() /
+             ("thaw-vsock-bench-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   std::string uds = (dir / "v.sock").string();
   auto loop = IoLoop::create();

@@ -99,8 +99,11 @@ void MmioTransport::mark_broken(const Error& why) {
   if (broken_) return;
   broken_ = true;
   broken_reason_ = why.message;
-  spdlog::error("{}: guest broke the virtio contract, device needs reset: {}", device_->name(),
-                why.message);
+  if (log_budget_.take()) {
+    spdlog::error("{}: guest broke the virtio contract, device needs reset: {}{}",
+                  device_->name(), why.message,
+                  log_budget_.exhausted() ? " (further guest-caused messages muted)" : "");
+  }
   // §2.1.2: DEVICE_NEEDS_RESET plus a configuration change notification.
   status_ |= VIRTIO_CONFIG_S_NEEDS_RESET;
   raise(VIRTIO_MMIO_INT_CONFIG);
@@ -151,7 +154,8 @@ uint32_t MmioTransport::read_register(uint64_t offset) {
     case VIRTIO_MMIO_DEVICE_ID: return device_->device_id();
     case VIRTIO_MMIO_VENDOR_ID: return kVendorId;
     case VIRTIO_MMIO_DEVICE_FEATURES:
-      return device_features_sel_ > 1 ? 0 : static_cast<uint32_t>(features >> (32 * device_features_sel_));
+      if (device_features_sel_ > 1) return 0;
+      return static_cast<uint32_t>(features >> (32 * device_features_sel_));
     case VIRTIO_MMIO_QUEUE_NUM_MAX:
       return q ? queues_[queue_sel_]->max_size() : 0;  // 0: queue not available
     case VIRTIO_MMIO_QUEUE_READY: return q ? q->ready : 0;
@@ -264,8 +268,10 @@ void MmioTransport::write_status(uint32_t value) {
   }
   // §2.1.1: the driver never clears a status bit except by writing 0.
   if ((status_ & ~VIRTIO_CONFIG_S_NEEDS_RESET & ~value) != 0) {
-    spdlog::warn("{}: ignoring status write {:#x} that clears bits of {:#x}", device_->name(),
-                 value, status_);
+    if (log_budget_.take()) {
+      spdlog::warn("{}: ignoring status write {:#x} that clears bits of {:#x}",
+                   device_->name(), value, status_);
+    }
     return;
   }
   uint32_t added = value & ~status_;
@@ -274,8 +280,10 @@ void MmioTransport::write_status(uint32_t value) {
     uint64_t unknown = driver_features_ & ~offered_features();
     if (unknown != 0 || !(driver_features_ & kVersion1)) {
       // §3.1.1 step 5-6: leaving FEATURES_OK clear tells the driver no.
-      spdlog::warn("{}: refusing driver features {:#x} (offered {:#x}; VERSION_1 is required)",
-                   device_->name(), driver_features_, offered_features());
+      if (log_budget_.take()) {
+        spdlog::warn("{}: refusing driver features {:#x} (offered {:#x}; VERSION_1 is required)",
+                     device_->name(), driver_features_, offered_features());
+      }
       next &= ~VIRTIO_CONFIG_S_FEATURES_OK;
     }
   }

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "sandbox/devices/device.h"
+#include "sandbox/devices/virtio/log_budget.h"
 #include "sandbox/devices/virtio/virtio_device.h"
 #include "sandbox/devices/virtio/virtqueue.h"
 
@@ -127,6 +128,7 @@ class MmioTransport : public Device, private VirtioHost {
   bool activated_ = false;  // backend activate() ran for this epoch
   uint64_t epoch_ = 0;      // bumped on reset; stale posted work is dropped
   std::string broken_reason_;
+  LogBudget log_budget_;  // guest-triggered log lines
 };
 
 }  // namespace thaw::sandbox::virtio

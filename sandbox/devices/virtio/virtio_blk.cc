@@ -232,8 +232,10 @@ void VirtioBlk::handle_chain(const DescriptorChain& chain) {
     uint64_t n = std::min<uint64_t>(s.len - off, left);
     if (n == 0) continue;
     if (req.iov.size() == config_.seg_max || n > config_.size_max) {
-      spdlog::warn("{}: request exceeds seg_max {} / size_max {}", name_, config_.seg_max,
-                   config_.size_max);
+      if (log_budget_.take()) {
+        spdlog::warn("{}: request exceeds seg_max {} / size_max {}", name_, config_.seg_max,
+                     config_.size_max);
+      }
       return complete(req, VIRTIO_BLK_S_IOERR, 1);
     }
     auto span = mem.slice(s.gpa + off, n);
@@ -295,9 +297,12 @@ void VirtioBlk::on_io_done(Request& req, int res) {
   }
   bool ok = res >= 0 && static_cast<uint64_t>(res) == req.expect;
   if (!ok) {
-    spdlog::warn("{}: {} of {} bytes failed: {}", name_,
-                 req.type == VIRTIO_BLK_T_IN ? "read" : req.type == VIRTIO_BLK_T_OUT ? "write" : "flush",
-                 req.expect, res < 0 ? Error::errno_text(-res) : fmt::format("short ({})", res));
+    const char* what = req.type == VIRTIO_BLK_T_IN    ? "read"
+                       : req.type == VIRTIO_BLK_T_OUT ? "write"
+                                                      : "flush";
+    // Host-side failures (disk full, I/O error): worth a line each.
+    spdlog::warn("{}: {} of {} bytes failed: {}", name_, what, req.expect,
+                 res < 0 ? Error::errno_text(-res) : fmt::format("short ({})", res));
   } else if (req.type == VIRTIO_BLK_T_IN) {
     bytes_read_ += req.expect;
   } else if (req.type == VIRTIO_BLK_T_OUT) {

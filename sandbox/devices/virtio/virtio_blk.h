@@ -14,6 +14,7 @@
 
 #include "common/io_loop.h"
 #include "common/unique_fd.h"
+#include "sandbox/devices/virtio/log_budget.h"
 #include "sandbox/devices/virtio/virtio_device.h"
 
 namespace thaw::sandbox::virtio {
@@ -81,6 +82,7 @@ class VirtioBlk : public VirtioDevice {
   std::vector<Request*> free_;
   bool waiting_for_slot_ = false;
   uint64_t epoch_ = 0;  // bumped by reset(): late completions are dropped
+  LogBudget log_budget_;  // guest-triggered log lines
   std::atomic<uint64_t> bytes_read_{0}, bytes_written_{0}, requests_done_{0}, flushes_{0},
       errors_{0};
 };

@@ -49,7 +49,10 @@ void VsockDevice::process_tx() {
     if (!valid) {
       // A bad packet costs the guest that packet, not the device (the
       // driver may be fine and the socket layer confused).
-      if (bad_packets_++ < 16) spdlog::warn("vsock: dropping guest packet: {}", valid.error().message);
+      ++bad_packets_;
+      if (log_budget_.take()) {
+        spdlog::warn("vsock: dropping guest packet: {}", valid.error().message);
+      }
       // Refuse it with an RST so the guest socket fails fast instead of
       // timing out. The RST only ever goes to this guest (dst_cid is its
       // own CID whatever the packet claimed) and the queue of them is bounded.
@@ -124,8 +127,10 @@ void VsockDevice::apply(Conn& c, VsockConnection::GuestInput in) {
 
 void VsockDevice::open_guest_connection(const VsockHeader& h) {
   if (conns_.size() >= config_.max_connections) {
-    spdlog::warn("vsock: refusing guest connection to port {}: {} connections open (limit {})",
-                 h.dst_port, conns_.size(), config_.max_connections);
+    if (log_budget_.take()) {
+      spdlog::warn("vsock: refusing guest connection to port {}: {} connections open (limit {})",
+                   h.dst_port, conns_.size(), config_.max_connections);
+    }
     return (void)send_control_rst(h);
   }
   auto c = std::make_unique<Conn>();
@@ -150,8 +155,10 @@ void VsockDevice::open_guest_connection(const VsockHeader& h) {
     std::lock_guard lock(host_->mutex());
     if (raw->retired) return schedule_reap();
     if (res < 0) {
-      spdlog::info("vsock: guest connection to {} failed: {}", raw->addr.sun_path,
-                   Error::errno_text(-res));
+      if (log_budget_.take()) {
+        spdlog::info("vsock: guest connection to {} failed: {}", raw->addr.sun_path,
+                     Error::errno_text(-res));
+      }
       raw->sm->on_host_connect_failed();
       close_host(*raw);
     } else {

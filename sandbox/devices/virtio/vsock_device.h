@@ -19,6 +19,7 @@
 
 #include "common/io_loop.h"
 #include "common/unique_fd.h"
+#include "sandbox/devices/virtio/log_budget.h"
 #include "sandbox/devices/virtio/virtio_device.h"
 #include "sandbox/devices/virtio/vsock_connection.h"
 
@@ -143,6 +144,7 @@ class VsockDevice : public VirtioDevice {
   std::vector<iovec> tx_iov_;                      // reused per packet
   bool event_pending_ = false;
   bool reap_posted_ = false;
+  LogBudget log_budget_;  // guest-triggered log lines
   uint32_t next_host_port_ = 1u << 30;
   std::atomic<uint64_t> bytes_to_host_{0}, bytes_to_guest_{0}, opened_{0}, resets_{0},
       bad_packets_{0}, active_{0};

@@ -76,8 +76,8 @@ TEST_F(VirtqueueTest, SimpleChainReadableThenWritable) {
 TEST_F(VirtqueueTest, IndirectChain) {
   make(8);
   uint64_t table = alloc_.alloc(16 * 3, 16);
-  uint16_t head = fq_->add_indirect({{0x10000, 16, false}, {0x11000, 4096, true}, {0x13000, 1, true}},
-                                    table);
+  uint16_t head = fq_->add_indirect(
+      {{0x10000, 16, false}, {0x11000, 4096, true}, {0x13000, 1, true}}, table);
   fq_->publish(head);
   auto c = vq_->pop(*mem_);
   ASSERT_TRUE(c.ok()) << c.error().message;
