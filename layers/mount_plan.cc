@@ -55,18 +55,4 @@ Result<MountPlan> build_mount_plan(const ImageStore& store, const std::string& r
   return plan;
 }
 
-Result<std::string> overlay_lowerdir(const std::vector<std::string>& dirs_in_order) {
-  if (dirs_in_order.empty()) return Error::format("overlay needs at least one lower directory");
-  std::string out;
-  for (auto it = dirs_in_order.rbegin(); it != dirs_in_order.rend(); ++it) {
-    if (it->empty() || it->find_first_of(":,\\") != std::string::npos) {
-      return Error::format("overlay lower directory '{}' is empty or contains ':', ',' or '\\'",
-                           *it);
-    }
-    if (!out.empty()) out += ':';
-    out += *it;
-  }
-  return out;
-}
-
 }  // namespace thaw::layers

@@ -1,7 +1,8 @@
 // What a sandbox mounts, as plain data for thaw-init's init config: the
 // runtime image at /, the code image at /var/task, and the layer images
 // merged at /opt with overlayfs in publish order (a later layer wins, as in
-// Lambda). Built by the agent when it starts a sandbox; read by runtime-api.
+// Lambda). Built by the agent when it starts a sandbox; read by runtime-api,
+// which mounts it with layers/image_mount.h.
 #pragma once
 
 #include <cstdint>
@@ -42,12 +43,5 @@ Result<MountPlan> build_mount_plan(const ImageStore& store, const std::string& r
                                    const std::string& code_digest,
                                    const std::vector<std::string>& layer_digests,
                                    const ZipPolicy& policy);
-
-// overlayfs lowerdir= value for layer directories given in publish order:
-// overlayfs stacks its lowerdirs with the FIRST one on top
-// (Documentation/filesystems/overlayfs.rst, "Multiple lower layers"), so the
-// list is reversed. Refuses directories containing ':' , ',' or '\\', which
-// the option parser would split on.
-Result<std::string> overlay_lowerdir(const std::vector<std::string>& dirs_in_order);
 
 }  // namespace thaw::layers
