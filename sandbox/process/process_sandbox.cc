@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstring>
 
 #include "common/file_util.h"
@@ -23,6 +24,7 @@ namespace thaw {
 namespace {
 
 constexpr int kChannelFdInSandbox = 3;
+constexpr int kSendTimeoutMs = 5000;
 
 // Child side of clone3(): only async-signal-safe calls until execve.
 [[noreturn]] void child_main(int channel, int procs_fd, const sock_fprog* filter,
@@ -138,6 +140,7 @@ Result<void> ProcessSandbox::start(const InitConfig& config_in) {
     return Error::with_errno(msg[1], "starting {} in the sandbox: {}", options_.init_path,
                              kSteps[step]);
   }
+  ::fcntl(host_end.get(), F_SETFL, O_NONBLOCK);
   channel_ = std::move(host_end);
   Frame init;
   init.type = FrameType::kInitConfig;
@@ -157,9 +160,33 @@ Result<void> ProcessSandbox::send(const Frame& frame) {
   if (!channel_) return Error::format("process sandbox is not running");
   auto bytes = encode_frame(frame);
   if (!bytes) return std::move(bytes).error();
-  // MSG_NOSIGNAL through write_all is not possible; SIGPIPE is ignored by
-  // the agent, and a dead sandbox shows as EPIPE here.
-  return write_all(channel_.get(), *bytes, "process sandbox channel");
+  // A guest that stops reading must not hang the agent: the socket is
+  // non-blocking and the whole frame gets kSendTimeoutMs. MSG_NOSIGNAL: a
+  // dead sandbox is EPIPE here, not SIGPIPE for the agent.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kSendTimeoutMs);
+  std::span<const uint8_t> rest(*bytes);
+  while (!rest.empty()) {
+    ssize_t n = ::send(channel_.get(), rest.data(), rest.size(), MSG_NOSIGNAL);
+    if (n > 0) {
+      rest = rest.subspan(static_cast<size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno != EAGAIN) {
+      return Error::from_errno("sending a {} frame to the process sandbox",
+                               frame_type_name(frame.type));
+    }
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    pollfd p{channel_.get(), POLLOUT, 0};
+    if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) == 0) {
+      return Error::format("process sandbox did not read the {} frame within {} ms ({} of {} "
+                           "bytes sent); kill and replace it",
+                           frame_type_name(frame.type), kSendTimeoutMs,
+                           bytes->size() - rest.size(), bytes->size());
+    }
+  }
+  return Ok();
 }
 
 Result<std::optional<Frame>> ProcessSandbox::receive(int timeout_ms) {

@@ -3,6 +3,7 @@
 // real `provided` bootstrap (C++ and bash). Needs root (namespaces, mounts).
 #include "sandbox/process/process_sandbox.h"
 
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -338,6 +339,28 @@ TEST_F(ProcessSandboxE2E, LogFloodArrivesWholeLineByLine) {
   EXPECT_EQ(count(), 50000);
   EXPECT_NE(logs_.find(std::string(99, 'f') + "\n" + std::string(99, 'f') + "\n"), std::string::npos);
   EXPECT_EQ(call("after", "echo:ok"), "ok");
+}
+
+TEST_F(ProcessSandboxE2E, GuestThatStopsReadingCannotHangTheHost) {
+  start_ready(config());
+  auto st = sandbox_->stats();
+  ASSERT_TRUE(st.ok());
+  ASSERT_EQ(::kill(st->pid, SIGSTOP), 0);  // thaw-init frozen: nobody reads the channel
+  Invocation inv;
+  inv.payload.assign(6291556, 'x');
+  Frame f;
+  f.type = FrameType::kInvoke;
+  f.request_id = "stuck";
+  f.payload = encode_invocation(inv);
+  auto t0 = std::chrono::steady_clock::now();
+  auto sent = sandbox_->send(f);
+  ASSERT_FALSE(sent.ok());
+  EXPECT_NE(sent.error().message.find("did not read the invoke frame within 5000 ms"),
+            std::string::npos)
+      << sent.error().message;
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(7));
+  ::kill(st->pid, SIGCONT);
+  EXPECT_TRUE(sandbox_->kill().ok());
 }
 
 TEST_F(ProcessSandboxE2E, LargestResponseCrossesEveryHop) {
