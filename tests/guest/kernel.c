@@ -244,6 +244,8 @@ static int64_t system_call(struct trap_frame *f) {
       s->last_vector = last_vector;
       return 0;
     }
+    case SYS_hold:
+      for (;;) sti_hlt();
     case SYS_triple_fault:
       triple_fault();
     case SYS_bad_insn:

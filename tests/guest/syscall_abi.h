@@ -12,6 +12,7 @@ enum syscall_number {
   SYS_cmdline = 3,       /* (char *buf, size_t size) -> length */
   SYS_irq_stats = 4,     /* (struct irq_stats *out) */
   SYS_write_irq = 5,     /* (buf, len) -> THR-empty interrupts taken */
+  SYS_hold = 7,          /* () -> never returns; the CPU idles until the host stops the VM */
   SYS_e820 = 6,          /* (struct e820_entry *out, size_t max) -> entries in boot_params */
   SYS_blk_info = 10,     /* (unsigned disk, struct blk_info *out) */
   SYS_blk_io = 11,       /* (unsigned disk, struct blk_request *req) -> status */

@@ -4,10 +4,13 @@
 // refused without harm to the host.
 #include <gtest/gtest.h>
 
+#include <boost/json.hpp>
 #include <string>
 #include <vector>
 
+#include "tests/guest/control_client.h"
 #include "tests/guest/guest_fixture.h"
+#include "tests/guest/vmm_process.h"
 
 namespace thaw::testguest {
 namespace {
@@ -54,6 +57,41 @@ TEST_F(GuestTest, BlkBatchesWrapTheRingAndLandOnDisk) {
     for (uint32_t i = 0; i < kSector; i++)
       ASSERT_EQ(image[s * kSector + i], static_cast<uint8_t>(s ^ (i * 29) ^ 0x3c))
           << "sector " << s << " byte " << i;
+}
+
+// thaw-vmm's per-device counters (control socket "stats") against what the
+// blk scenario is known to have done: 1+1+8 sectors read, 8 written, one
+// flush, and the refused read past the end.
+TEST_F(GuestTest, StatsCountWhatTheGuestDid) {
+  std::string disk = make_disk("disk.img");
+  std::string api = dir_->file("api.sock");
+  auto vmm = VmmProcess::start(
+      bin_.vmm, guest_args(bin_, "thaw.test=blk thaw.hold=1", {"--disk", disk, "--api-sock", api}),
+      dir_->file("serial.log"), dir_->file("stderr.log"));
+  ASSERT_TRUE(vmm.ok()) << vmm.error().message;
+  ASSERT_TRUE(
+      vmm->wait_for_serial("thaw-test-guest: holding until the host stops the VM\n", seconds(30))
+          .ok())
+      << vmm->serial();
+  auto stats = control_request(api, R"({"op":"stats"})");
+  ASSERT_TRUE(stats.ok()) << stats.error().message;
+  std::string text = boost::json::serialize(*stats);
+  ASSERT_TRUE(stats->contains("devices")) << text;
+  const auto& devices = stats->at("devices").as_object();
+  ASSERT_TRUE(devices.contains("virtio-blk:disk.img")) << text;
+  const auto& blk = devices.at("virtio-blk:disk.img").as_object();
+  EXPECT_EQ(blk.at("bytes_read").to_number<uint64_t>(), 10 * kSector) << text;
+  EXPECT_EQ(blk.at("bytes_written").to_number<uint64_t>(), 8 * kSector) << text;
+  EXPECT_EQ(blk.at("flushes").to_number<uint64_t>(), 1u) << text;
+  EXPECT_GE(blk.at("errors").to_number<uint64_t>(), 1u) << text;
+  ASSERT_TRUE(devices.contains("serial")) << text;
+  EXPECT_EQ(devices.at("serial").as_object().at("bytes_written").to_number<uint64_t>(),
+            vmm->serial().size())
+      << text;
+  ASSERT_TRUE(control_request(api, R"({"op":"stop"})").ok());
+  auto e = vmm->wait(seconds(30));
+  ASSERT_TRUE(e.ok()) << e.error().message;
+  EXPECT_EQ(e->exit_code, 0) << describe(*e);
 }
 
 TEST_F(GuestTest, ReadOnlyDiskRefusesWrites) {
@@ -149,16 +187,17 @@ TEST_F(GuestTest, DisksTakeSlotsAndGsisInCommandLineOrder) {
   EXPECT_EQ(e.exit_code, 0) << describe(e);
   // CONTRACT.md: disks first in command-line order, then vsock; GSI 5 + slot.
   // Sector 1 starts with host_pattern(1, 0..3) = 20 27 2e 35 (little-endian word 352e2720).
-  EXPECT_EQ(missing_lines(
-                e, {"virtio-blk: disk 0 at slot 0 gsi 5: 2048 sectors, flush",
-                    "virtio-blk: disk 1 at slot 1 gsi 6: 2048 sectors, read-only, flush",
-                    "virtio-blk: disk 2 at slot 2 gsi 7: 2048 sectors, flush",
-                    "virtio-vsock: slot 3 gsi 8: guest cid 3",
-                    "multi-disk: disk 0 slot 0 gsi 5: sector 1 starts 352e2720, own interrupt taken",
-                    "multi-disk: disk 1 slot 1 gsi 6 ro: sector 1 starts 352e2720, own interrupt taken",
-                    "multi-disk: disk 2 slot 2 gsi 7: sector 1 starts 352e2720, own interrupt taken",
-                    "multi-disk: 3 disk(s)"}),
-            "")
+  EXPECT_EQ(
+      missing_lines(
+          e, {"virtio-blk: disk 0 at slot 0 gsi 5: 2048 sectors, flush",
+              "virtio-blk: disk 1 at slot 1 gsi 6: 2048 sectors, read-only, flush",
+              "virtio-blk: disk 2 at slot 2 gsi 7: 2048 sectors, flush",
+              "virtio-vsock: slot 3 gsi 8: guest cid 3",
+              "multi-disk: disk 0 slot 0 gsi 5: sector 1 starts 352e2720, own interrupt taken",
+              "multi-disk: disk 1 slot 1 gsi 6 ro: sector 1 starts 352e2720, own interrupt taken",
+              "multi-disk: disk 2 slot 2 gsi 7: sector 1 starts 352e2720, own interrupt taken",
+              "multi-disk: 3 disk(s)"}),
+      "")
       << describe(e);
 }
 

@@ -19,6 +19,7 @@
 
 #include "common/file_util.h"
 #include "common/unique_fd.h"
+#include "tests/guest/control_client.h"
 #include "tests/guest/guest_fixture.h"
 #include "tests/guest/vsock_host.h"
 
@@ -170,31 +171,6 @@ TEST_F(GuestTest, BlkScenarioWithoutDiskFailsWithReason) {
   EXPECT_NE(e.serial.find("FAIL: blk: no virtio-blk disk 0"), std::string::npos) << describe(e);
 }
 
-// One request/reply on thaw-vmm's control socket (JSON lines, CONTRACT.md).
-Result<boost::json::object> control(const std::string& api_sock, const std::string& request) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::strncpy(addr.sun_path, api_sock.c_str(), sizeof addr.sun_path - 1);
-  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0)
-    return Error::from_errno("connect to --api-sock {}", api_sock);
-  std::string line = request + "\n";
-  if (auto w = write_all(fd.get(), {reinterpret_cast<const uint8_t*>(line.data()), line.size()},
-                         "request");
-      !w.ok())
-    return std::move(w).error();
-  auto reply = read_line(fd.get(), seconds(10));
-  if (!reply.ok()) return reply.error().context(request);
-  boost::system::error_code ec;
-  boost::json::value v = boost::json::parse(*reply, ec);
-  if (ec || !v.is_object())
-    return Error::format("reply to {} is not a JSON object: {}", request, *reply);
-  auto& obj = v.as_object();
-  if (!obj.contains("ok") || !obj.at("ok").is_bool() || !obj.at("ok").as_bool())
-    return Error::format("{} failed: {}", request, *reply);
-  return obj;
-}
-
 TEST_F(GuestTest, ControlSocketPausesAndResumesExactly) {
   constexpr uint64_t kStep = 20000000;  // ~40 ms of native CPL3 work per round here
   std::string api = dir_->file("api.sock");
@@ -205,13 +181,13 @@ TEST_F(GuestTest, ControlSocketPausesAndResumesExactly) {
   ASSERT_TRUE(vmm.ok()) << vmm.error().message;
   ASSERT_TRUE(vmm->wait_for_serial("counter: 3 ", seconds(30)).ok()) << vmm->serial();
 
-  auto paused = control(api, R"({"op":"pause"})");
+  auto paused = control_request(api, R"({"op":"pause"})");
   ASSERT_TRUE(paused.ok()) << paused.error().message;
   std::string at_pause = vmm->serial();
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // ~7 rounds if it were running
   EXPECT_EQ(vmm->serial(), at_pause) << "the guest printed while paused";
 
-  auto stats = control(api, R"({"op":"stats"})");
+  auto stats = control_request(api, R"({"op":"stats"})");
   ASSERT_TRUE(stats.ok()) << stats.error().message;
   EXPECT_EQ(stats->at("state").as_string(), "paused") << boost::json::serialize(*stats);
   ASSERT_TRUE(stats->contains("exits") && stats->at("exits").is_object())
@@ -223,12 +199,12 @@ TEST_F(GuestTest, ControlSocketPausesAndResumesExactly) {
       << boost::json::serialize(*stats);
 
   int last = check_counter_lines(at_pause, kStep);
-  auto resumed = control(api, R"({"op":"resume"})");
+  auto resumed = control_request(api, R"({"op":"resume"})");
   ASSERT_TRUE(resumed.ok()) << resumed.error().message;
   // Round last+4 has begun printing, so round last+3 is complete.
   ASSERT_TRUE(vmm->wait_for_serial("counter: " + std::to_string(last + 4) + " ", seconds(30)).ok())
       << vmm->serial();
-  auto stopped = control(api, R"({"op":"stop"})");
+  auto stopped = control_request(api, R"({"op":"stop"})");
   ASSERT_TRUE(stopped.ok()) << stopped.error().message;
   auto e = vmm->wait(seconds(30));
   ASSERT_TRUE(e.ok()) << e.error().message;
@@ -244,7 +220,8 @@ TEST_F(GuestTest, FaultingGuestsLeaveANeighbourRunning) {
   constexpr uint64_t kStep = 20000000;
   std::string api = dir_->file("api.sock");
   auto survivor = VmmProcess::start(
-      bin_.vmm, guest_args(bin_, "thaw.test=counter thaw.rounds=0 thaw.step=20000000", {"--api-sock", api}),
+      bin_.vmm,
+      guest_args(bin_, "thaw.test=counter thaw.rounds=0 thaw.step=20000000", {"--api-sock", api}),
       dir_->file("survivor.log"), dir_->file("survivor.err"));
   ASSERT_TRUE(survivor.ok()) << survivor.error().message;
   ASSERT_TRUE(survivor->wait_for_serial("counter: 2 ", seconds(30)).ok()) << survivor->serial();
@@ -255,9 +232,10 @@ TEST_F(GuestTest, FaultingGuestsLeaveANeighbourRunning) {
   EXPECT_NE(bad.exit_code, 1) << describe(bad);  // 3 on PVM, 0 where FNCLEX runs natively
 
   int before = check_counter_lines(survivor->serial(), kStep);
-  ASSERT_TRUE(survivor->wait_for_serial("counter: " + std::to_string(before + 3) + " ", seconds(30)).ok())
+  ASSERT_TRUE(
+      survivor->wait_for_serial("counter: " + std::to_string(before + 3) + " ", seconds(30)).ok())
       << survivor->serial();
-  auto stopped = control(api, R"({"op":"stop"})");
+  auto stopped = control_request(api, R"({"op":"stop"})");
   ASSERT_TRUE(stopped.ok()) << stopped.error().message;
   auto e = survivor->wait(seconds(30));
   ASSERT_TRUE(e.ok()) << e.error().message;

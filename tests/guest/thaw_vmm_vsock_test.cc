@@ -153,10 +153,12 @@ TEST_F(GuestTest, VsockMalformedRequestsAreRefusedWithoutHostSockets) {
 TEST_F(GuestTest, VsockKeepsConcurrentStreamsApart) {
   std::string uds = dir_->file("vsock.sock");
   auto vmm = VmmProcess::start(
-      bin_.vmm, guest_args(bin_, "thaw.test=vsock-multi thaw.port=5000 thaw.conns=3", {"--vsock-uds", uds}),
+      bin_.vmm,
+      guest_args(bin_, "thaw.test=vsock-multi thaw.port=5000 thaw.conns=3", {"--vsock-uds", uds}),
       dir_->file("serial.log"), dir_->file("stderr.log"));
   ASSERT_TRUE(vmm.ok()) << vmm.error().message;
-  ASSERT_TRUE(vmm->wait_for_serial("vsock: listening on port 5000", seconds(30)).ok()) << vmm->serial();
+  ASSERT_TRUE(vmm->wait_for_serial("vsock: listening on port 5000", seconds(30)).ok())
+      << vmm->serial();
   std::vector<UniqueFd> conns;
   std::vector<uint32_t> host_ports;
   for (int i = 0; i < 3; i++) {
@@ -172,11 +174,14 @@ TEST_F(GuestTest, VsockKeepsConcurrentStreamsApart) {
   EXPECT_NE(host_ports[0], host_ports[2]);
   for (int i = 0; i < 3; i++) {
     std::string msg = "stream " + std::to_string(i) + "\n";
-    ASSERT_TRUE(write_all(conns[i].get(), {reinterpret_cast<const uint8_t*>(msg.data()), msg.size()}, "msg").ok());
+    ASSERT_TRUE(
+        write_all(conns[i].get(), {reinterpret_cast<const uint8_t*>(msg.data()), msg.size()}, "msg")
+            .ok());
   }
   for (int i = 0; i < 3; i++) {
     auto reply = read_line(conns[i].get(), seconds(30));
-    ASSERT_TRUE(reply.ok()) << "stream " << i << ": " << reply.error().message << "\n" << vmm->serial();
+    ASSERT_TRUE(reply.ok()) << "stream " << i << ": " << reply.error().message << "\n"
+                            << vmm->serial();
     EXPECT_EQ(*reply, "pong: stream " + std::to_string(i));
   }
   auto e = vmm->wait(seconds(60));

@@ -67,5 +67,11 @@ void user_main(void) {
   syscall4(SYS_irq_stats, (uint64_t)&irq, 0, 0, 0);
   uprintf("thaw-test-guest: done %s ok (timer ticks %lu, device interrupts %lu)\n", s->name,
           irq.timer_ticks, irq.device_irqs);
+  /* thaw.hold=1 keeps the finished VM alive (idle in hlt) so a host test
+   * can read thaw-vmm's stats before stopping it. */
+  if (user_arg_u64("thaw.hold", 0)) {
+    uprintf("thaw-test-guest: holding until the host stops the VM\n");
+    syscall4(SYS_hold, 0, 0, 0, 0);
+  }
   syscall4(SYS_exit, 1, 0, 0, 0);
 }
