@@ -73,6 +73,14 @@ static void serve_host(uint64_t port) {
   format(reply, sizeof reply, "pong: %s\n", line);
   send_text((int)conn, reply);
   uprintf("vsock: replied to host\n");
+  /* The host closes its socket after the reply: that must reach us as a
+   * clean end of stream (SHUTDOWN), not data and not a reset. */
+  char extra;
+  int64_t r = syscall4(SYS_vsock_recv, (uint64_t)conn, (uint64_t)&extra, 1, kTimeoutTicks);
+  if (r > 0) ufail("vsock: host sent more after the ping");
+  if (r == -E_RESET) ufail("vsock: host's close arrived as RST, want SHUTDOWN (clean EOF)");
+  if (r < 0) ufail("vsock: waiting for the host's close failed with %ld", r);
+  uprintf("vsock: host closed its end\n");
   close_conn(conn);
 }
 

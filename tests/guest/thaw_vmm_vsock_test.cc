@@ -71,7 +71,7 @@ void talk_to_guest(VmmProcess& vmm, const std::string& uds, uint32_t port) {
 constexpr std::initializer_list<const char*> kListenLines = {
     "vsock: guest cid 3", "vsock: listening on port 5000",
     "vsock: accepted host connection on port 5000", "vsock: received from host: ping from host",
-    "vsock: replied to host"};
+    "vsock: replied to host", "vsock: host closed its end"};
 constexpr std::initializer_list<const char*> kConnectLines = {
     "vsock: connected to host port 5001", "vsock: host answered: hello guest, this is the host",
     "vsock: closed"};
