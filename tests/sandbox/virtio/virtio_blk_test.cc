@@ -274,6 +274,44 @@ TEST_F(VirtioBlkTest, CapacityChangeRaisesConfigInterrupt) {
   EXPECT_TRUE(drv_->read32(VIRTIO_MMIO_INTERRUPT_STATUS) & VIRTIO_MMIO_INT_CONFIG);
 }
 
+TEST_F(VirtioBlkTest, SnapshotRoundTripContinuesOnANewDevice) {
+  start();
+  Req r;
+  submit(VIRTIO_BLK_T_IN, 2, 512, &r);
+  ASSERT_EQ(status_of(r), VIRTIO_BLK_S_OK);
+  auto blob = t_->save_state();
+  ASSERT_TRUE(blob.ok()) << blob.error().message;
+
+  // A fresh transport + backend on the same image, as in a restored VMM.
+  auto blk2 = VirtioBlk::create({.path = path_}, *loop_);
+  ASSERT_TRUE(blk2.ok());
+  CountingInterrupt irq2;
+  MmioTransport t2(std::move(*blk2), *mem_, irq2);
+  ASSERT_TRUE(t2.restore_state(*blob).ok());
+  pump([&] { return t2.is_active(); });
+  ASSERT_TRUE(t2.is_active());
+  EXPECT_GE(irq2.count, 1);  // re-notified after restore
+
+  uint64_t hdr = alloc_.alloc(16), data = alloc_.alloc(512, 512), st = alloc_.alloc(1, 1);
+  uint32_t h[4] = {VIRTIO_BLK_T_IN, 0, 9, 0};
+  ASSERT_TRUE(mem_->write(hdr, {reinterpret_cast<uint8_t*>(h), 16}).ok());
+  q_->publish(q_->add_chain({{hdr, 16, false}, {data, 512, true}, {st, 1, true}}));
+  t2.notify_queue(0);
+  std::optional<testing::UsedElem> used;
+  pump([&] { return (used = q_->next_used()).has_value(); });
+  ASSERT_TRUE(used.has_value());
+  EXPECT_EQ(q_->used_idx(), 2);  // the ring carried on where it stopped
+  EXPECT_EQ(*mem_->read_obj<uint8_t>(data), 9);
+
+  // A read-write snapshot cannot be restored onto a read-only attachment.
+  auto ro = VirtioBlk::create({.path = path_, .read_only = true}, *loop_);
+  ASSERT_TRUE(ro.ok());
+  MmioTransport t3(std::move(*ro), *mem_, irq2);
+  auto bad = t3.restore_state(*blob);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("read-write"), std::string::npos) << bad.error().message;
+}
+
 TEST_F(VirtioBlkTest, MissingImageIsAPreciseError) {
   auto blk = VirtioBlk::create({.path = "/nonexistent/disk.img"}, *loop_);
   ASSERT_FALSE(blk.ok());

@@ -512,6 +512,22 @@ TEST_F(VsockDeviceTest, TransportResetEventDropsConnections) {
   EXPECT_EQ(dev_->stats().active_connections, 0u);
 }
 
+TEST_F(VsockDeviceTest, StateBlobRoundTripAndRejection) {
+  start();
+  auto blob = t_->save_state();
+  ASSERT_TRUE(blob.ok()) << blob.error().message;
+  auto& dev = t_->device();
+  // The backend part is the last 16 bytes: magic, version, CID.
+  std::span<const uint8_t> backend(blob->data() + blob->size() - 16, 16);
+  EXPECT_TRUE(dev.restore_state(backend).ok());
+  std::vector<uint8_t> bad(backend.begin(), backend.end());
+  bad[4] = 9;  // version
+  auto r = dev.restore_state(bad);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("version"), std::string::npos);
+  EXPECT_FALSE(dev.restore_state(std::span<const uint8_t>(bad.data(), 8)).ok());
+}
+
 TEST_F(VsockDeviceTest, RxBufferWithoutRoomForHeaderBreaksDevice) {
   start();
   uint64_t tiny = alloc_.alloc(8);
