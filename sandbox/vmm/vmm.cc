@@ -292,6 +292,13 @@ std::string Vmm::stop_reason() const {
   return stop_reason_;
 }
 
+std::vector<Vmm::AttachedDevice> Vmm::devices() const {
+  std::vector<AttachedDevice> out;
+  for (const auto& e : pio_bus_.entries()) out.push_back({false, e.base, e.device});
+  for (const auto& e : mmio_bus_.entries()) out.push_back({true, e.base, e.device});
+  return out;
+}
+
 std::vector<DeviceStats> Vmm::device_stats() const {
   std::vector<DeviceStats> out;
   for (const auto& source : stats_sources_) out.push_back(source());

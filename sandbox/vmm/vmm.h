@@ -133,6 +133,14 @@ class Vmm {
   size_t vcpu_count() const { return runners_.size(); }
   KvmVcpu& vcpu(size_t index) { return runners_.at(index)->vcpu(); }
   const VmmConfig& config() const { return config_; }
+  // Every device on the port-I/O then the MMIO bus, in address order, with
+  // its window base: what a snapshot saves (save_state) and restores.
+  struct AttachedDevice {
+    bool mmio;
+    uint64_t base;
+    std::shared_ptr<Device> device;
+  };
+  std::vector<AttachedDevice> devices() const;
 
  private:
   Vmm(VmmConfig config, KvmSystem kvm, GuestMemory memory, KvmVm vm);

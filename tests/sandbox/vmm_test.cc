@@ -94,6 +94,12 @@ TEST(Vmm, GuestPrintsOnSerialAndEndsCleanlyThroughTheI8042) {
   EXPECT_NE(m->vmm->stop_reason().find("i8042"), std::string::npos) << m->vmm->stop_reason();
   EXPECT_EQ(m->serial(), "thaw ok\n");
   EXPECT_EQ(m->vmm->exit_stats().get(ExitKind::kIo), 9u) << "8 bytes + the reset";
+  auto attached = m->vmm->devices();
+  ASSERT_EQ(attached.size(), 2u) << "i8042 and serial, no virtio devices configured";
+  EXPECT_EQ(attached[0].base, 0x60u);
+  EXPECT_EQ(attached[0].device->name(), "i8042");
+  EXPECT_EQ(attached[1].base, 0x3f8u);
+  EXPECT_FALSE(attached[1].mmio);
   auto devices = m->vmm->device_stats();
   ASSERT_FALSE(devices.empty());
   EXPECT_EQ(devices[0].name, "serial");
