@@ -180,6 +180,32 @@ TEST(ZipReader, StopsAtTheUnpackedLimitWhileStreaming) {
   EXPECT_LE(sink2.bytes, policy.max_unpacked_bytes);
 }
 
+TEST(ZipReader, CountsRealBytesWhenTheDirectoryLiesAboutSizes) {
+  ZipPolicy policy;
+  policy.max_unpacked_bytes = 1 << 20;
+  policy.ratio_floor_bytes = 1ull << 40;  // only the unpacked limit may stop it
+  auto zip = ZipBuilder().file("liar", std::string(8 << 20, '\0')).build();
+  // Rewrite the directory's uncompressed size (APPNOTE 4.3.12, +24) to 100
+  // bytes, so the declared size passes the early check and only the bytes
+  // actually inflated can stop the entry.
+  size_t eocd = zip.size() - 22;
+  size_t cd = zip[eocd + 16] | zip[eocd + 17] << 8 | zip[eocd + 18] << 16 |
+              static_cast<size_t>(zip[eocd + 19]) << 24;
+  ASSERT_EQ(zip[cd], 0x50);
+  // The local header (at offset 0) says the same, as libarchive cross-checks.
+  for (size_t field : {cd + 24, size_t{22}}) {
+    zip[field] = 100;
+    zip[field + 1] = zip[field + 2] = zip[field + 3] = 0;
+  }
+  RecordingSink sink;
+  auto r = read_zip(zip, policy, sink);
+  ASSERT_FALSE(r);
+  EXPECT_HAS(r.error().message, "ZIP entry #1 'liar'");
+  EXPECT_HAS(r.error().message, "over the limit of 1048576 bytes");
+  EXPECT_GT(sink.bytes, 100u) << "the stream ran past the declared size";
+  EXPECT_LE(sink.bytes, policy.max_unpacked_bytes) << "no byte past the limit reaches disk";
+}
+
 TEST(ZipReader, RefusesBombRatio) {
   ZipPolicy policy;
   policy.max_ratio = 50;
