@@ -161,10 +161,13 @@ Result<void> Virtqueue::walk_chain(const GuestMemory& mem, uint16_t head, Descri
         return Error::format("indirect table length {} is not a non-zero multiple of 16",
                              d->len);
       }
+      // Bounded by QueueNumMax, not the (possibly smaller) QueueNum the
+      // driver chose: Linux sizes indirect tables by seg_max + 2 whatever
+      // the ring size, as QEMU and Firecracker accept.
       uint64_t count = d->len / kDescSize;
-      if (count > layout_.size) {
-        return Error::format("indirect table has {} descriptors, more than the queue size {}",
-                             count, layout_.size);
+      if (count > max_size_) {
+        return Error::format("indirect table has {} descriptors, more than QueueNumMax {}",
+                             count, max_size_);
       }
       if (d->addr % kDescSize != 0 || !mem.contains(d->addr, d->len)) {
         return Error::format("indirect table [{:#x}, +{:#x}) is misaligned or outside guest RAM",

@@ -159,9 +159,9 @@ TEST_F(VirtqueueTest, IndirectTableSizeChecks) {
   expect_broken("multiple of 16");
 
   make(8);
-  fq_->write_desc(0, alloc_.alloc(16 * 16), 16 * 16, kDescFIndirect, 0);  // 16 > queue size 8
+  fq_->write_desc(0, alloc_.alloc(16 * 257), 16 * 257, kDescFIndirect, 0);  // > QueueNumMax 256
   fq_->publish(0);
-  expect_broken("more than the queue size");
+  expect_broken("more than QueueNumMax");
 
   make(8);
   fq_->write_desc(0, kMemSize - 16, 32, kDescFIndirect, 0);  // table past the end of RAM
@@ -172,6 +172,18 @@ TEST_F(VirtqueueTest, IndirectTableSizeChecks) {
   fq_->write_desc(0, alloc_.alloc(32), 32, kDescFIndirect | kDescFNext, 1);
   fq_->publish(0);
   expect_broken("both INDIRECT and NEXT");
+}
+
+TEST_F(VirtqueueTest, IndirectTableMayExceedTheChosenQueueSize) {
+  // Linux sizes indirect tables by seg_max + 2, not by QueueNum.
+  make(8);
+  std::vector<Buf> bufs;
+  for (int i = 0; i < 20; ++i) bufs.push_back({0x10000u + 64u * i, 64, i > 0});
+  fq_->publish(fq_->add_indirect(bufs, alloc_.alloc(16 * 20)));
+  auto c = vq_->pop(*mem_);
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  ASSERT_TRUE(c->has_value());
+  EXPECT_EQ((*c)->segments.size(), 20u);
 }
 
 TEST_F(VirtqueueTest, NestedIndirectIsRejected) {
