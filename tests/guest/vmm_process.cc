@@ -72,8 +72,10 @@ Result<VmmProcess> VmmProcess::start(const std::string& vmm, const std::vector<s
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, stderr_path.c_str(),
-                                   O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  // No O_CLOEXEC: this open happens in the child and fd 1 must survive the
+  // exec (spdlog writes thaw-vmm's log lines to stdout).
+  posix_spawn_file_actions_addopen(&actions, 1, stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0644);
   posix_spawn_file_actions_adddup2(&actions, 1, 2);
   pid_t pid = -1;
   int err = posix_spawn(&pid, vmm.c_str(), &actions, nullptr, argv.data(), environ);
