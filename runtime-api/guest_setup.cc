@@ -1,7 +1,9 @@
 #include "runtime-api/guest_setup.h"
 
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <linux/random.h>
+#include <sys/prctl.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
@@ -12,6 +14,7 @@
 #include <unistd.h>
 
 #include <charconv>
+#include <cstdlib>
 #include <cstring>
 
 #include "common/file_util.h"
@@ -186,6 +189,23 @@ Result<uint64_t> parse_vm_hwm(std::string_view status) {
   auto [end, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), kb);
   if (ec != std::errc() || end == rest.data()) return Error::format("VmHWM value is not a number");
   return kb * 1024;
+}
+
+Result<void> drop_to_kill_capability() {
+  auto last = read_pseudo_file("/proc/sys/kernel/cap_last_cap");
+  int last_cap = last ? std::atoi(last->c_str()) : CAP_LAST_CAP;
+  for (int cap = 0; cap <= last_cap; ++cap) {
+    if (cap == CAP_KILL) continue;
+    if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL) {
+      return Error::from_errno("dropping capability {} from the bounding set", cap);
+    }
+  }
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2] = {};
+  data[0].effective = data[0].permitted = 1u << CAP_KILL;
+  if (::syscall(SYS_capset, &header, data) < 0) return Error::from_errno("capset(CAP_KILL only)");
+  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) return Error::from_errno("no_new_privs");
+  return Ok();
 }
 
 Result<std::string> read_pseudo_file(const std::string& path, size_t max_bytes) {

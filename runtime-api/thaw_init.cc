@@ -163,6 +163,14 @@ void ThawInit::handle_init_config(std::span<const uint8_t> payload) {
   err_.fd = std::move(proc->stderr_fd);
   watch_pipe(out_);
   watch_pipe(err_);
+  if (!options_.in_vm) {
+    // Process backend: thaw-init is root on the host kernel; from here on
+    // it only needs to signal the runtime. (In a VM it keeps CAP_SYS_ADMIN
+    // and CAP_SYS_TIME for restore notices; the VM is the boundary there.)
+    if (auto ok = drop_to_kill_capability(); !ok) {
+      return fail("Sandbox.InitFailed", ok.error().message);
+    }
+  }
 }
 
 void ThawInit::handle_invoke(const std::string& id, std::span<const uint8_t> payload) {
@@ -190,8 +198,12 @@ void ThawInit::handle_restore(std::span<const uint8_t> payload) {
     return send(FrameType::kRestoreError, "", encode_error_report(r));
   }
   // Uniqueness before user code runs again: new entropy, then the time.
-  if (auto ok = reseed_entropy(notice->entropy); !ok) log_system("thaw-init: " + ok.error().message);
+  // Only a VM has its own RNG and clock; a process sandbox shares the
+  // host's (and was never snapshotted), so there is nothing to reset.
   if (options_.in_vm) {
+    if (auto ok = reseed_entropy(notice->entropy); !ok) {
+      log_system("thaw-init: " + ok.error().message);
+    }
     if (auto ok = set_wall_clock(notice->wall_clock_ns); !ok) {
       log_system("thaw-init: " + ok.error().message);
     }

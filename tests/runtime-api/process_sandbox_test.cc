@@ -227,6 +227,13 @@ TEST_F(ProcessSandboxE2E, IsolatedUserPidHostnameAndFilesystem) {
   if (!env_or_empty("THAW_SECCOMP_POLICY").empty()) {
     EXPECT_EQ(call("ns", "unshare"), "Operation not permitted");
   }
+  // thaw-init keeps only CAP_KILL (bit 5) once the runtime runs.
+  auto st = sandbox_->stats();
+  ASSERT_TRUE(st.ok());
+  std::ifstream status(fmt::format("/proc/{}/status", st->pid));
+  std::string text((std::istreambuf_iterator<char>(status)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("CapEff:\t0000000000000020\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("CapBnd:\t0000000000000020\n"), std::string::npos) << text;
   // thaw-init's own filter on the runtime: io_uring would bypass seccomp.
   EXPECT_EQ(call("uring", "uring"), "Operation not permitted");
 }
