@@ -370,6 +370,23 @@ TEST_F(ProcessSandboxE2E, GuestThatStopsReadingCannotHangTheHost) {
   EXPECT_TRUE(sandbox_->kill().ok());
 }
 
+TEST_F(ProcessSandboxE2E, ThawInitReapsOrphanedProcesses) {
+  start_ready(config());
+  EXPECT_EQ(call("orphans", "orphans"), "zombies:0");
+}
+
+TEST_F(ProcessSandboxE2E, OversizedResponseFailsTheInvocation) {
+  start_ready(config());
+  invoke("too-big", "big:6291557");
+  auto report = decode_error_report(expect(FrameType::kError).payload);
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->error_type, "Function.ResponseSizeTooLarge");
+  EXPECT_NE(report->body.find("6291556 bytes"), std::string::npos) << report->body;
+  expect(FrameType::kMetrics);
+  // The runtime got its 413 and carries on.
+  EXPECT_EQ(call("next-one", "echo:fine"), "fine");
+}
+
 TEST_F(ProcessSandboxE2E, LargestResponseCrossesEveryHop) {
   start_ready(config());
   EXPECT_EQ(call("big", "big:6291556").size(), 6291556u);

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -140,6 +141,34 @@ int main() {
       for (long i = 0; i < lines; ++i) std::fwrite(line.data(), 1, line.size(), stdout);
       std::fflush(stdout);
       out = "flooded";
+    } else if (ev == "orphans") {
+      // Children whose parent exits are re-parented to PID 1 (thaw-init),
+      // which must reap them: count zombies in the sandbox afterwards.
+      for (int i = 0; i < 5; ++i) {
+        pid_t child = ::fork();
+        if (child == 0) {
+          if (::fork() == 0) {
+            ::usleep(20000);
+            ::_exit(0);
+          }
+          ::_exit(0);
+        }
+        ::waitpid(child, nullptr, 0);
+      }
+      ::usleep(300000);
+      int zombies = 0;
+      for (int pid = 1; pid < 4096; ++pid) {
+        std::string stat = "/proc/" + std::to_string(pid) + "/stat";
+        FILE* f = std::fopen(stat.c_str(), "r");
+        if (f == nullptr) continue;
+        char line[512] = {};
+        if (std::fgets(line, sizeof line, f) != nullptr) {
+          const char* close = std::strrchr(line, ')');
+          if (close != nullptr && close[1] == ' ' && close[2] == 'Z') ++zombies;
+        }
+        std::fclose(f);
+      }
+      out = "zombies:" + std::to_string(zombies);
     } else if (ev == "ping") {
       out = "pong";  // the trivial function of the round-trip benchmark
     } else if (ev == "whoami") {
