@@ -453,7 +453,8 @@ void RuntimeApiServer::hand_out_invocation() {
     state_ = RuntimeApiState::kInvoking;
     current_id_ = std::move(id);
     c->awaiting = false;
-    reply(*c, 200, std::string(inv.payload.begin(), inv.payload.end()), std::move(h));
+    // The event goes straight from the invocation into the socket buffer.
+    reply(*c, 200, {reinterpret_cast<const char*>(inv.payload.data()), inv.payload.size()}, h);
     pump(*c);
   }
 }
@@ -479,10 +480,10 @@ void RuntimeApiServer::reset_after_runtime_exit() {
   queue_.clear();
 }
 
-void RuntimeApiServer::reply(Connection& c, unsigned status, std::string body,
-                             std::string extra_headers, bool close) {
+void RuntimeApiServer::reply(Connection& c, unsigned status, std::string_view body,
+                             std::string_view extra_headers, bool close) {
   bool keep_alive = !close && (!c.parser || c.parser->get().keep_alive());
-  bool has_type = extra_headers.find("Content-Type:") != std::string::npos;
+  bool has_type = extra_headers.find("Content-Type:") != std::string_view::npos;
   c.out += fmt::format("HTTP/1.1 {} {}\r\n{}{}Content-Length: {}\r\n{}\r\n", status,
                        status_text(status), extra_headers,
                        has_type ? "" : "Content-Type: application/json\r\n", body.size(),

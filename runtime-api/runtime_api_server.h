@@ -87,7 +87,7 @@ class RuntimeApiServer {
   void handle_next(Connection& c);
   void handle_post(Connection& c, std::string_view route, std::string_view id);
   void hand_out_invocation();
-  void reply(Connection& c, unsigned status, std::string body, std::string extra_headers = {},
+  void reply(Connection& c, unsigned status, std::string_view body, std::string_view extra_headers = {},
              bool close = false);
   void reply_error(Connection& c, unsigned status, std::string_view type, std::string_view message,
                    bool close = false);
