@@ -7,7 +7,14 @@
 
 enum {
   kLapic = 0xfee00000,
+  kLapicId = 0x20,
   kLapicTpr = 0x80,
+  kLapicIcrLow = 0x300,
+  kLapicIcrHigh = 0x310,
+  kIcrDeliveryPending = 1u << 12,
+  kIcrInitAssert = 0x4500, /* INIT, level assert */
+  kIcrStartup = 0x4600,    /* STARTUP, level assert; low byte = vector page */
+  kIcrFixed = 0x4000,      /* fixed delivery, level assert */
   kLapicEoi = 0xb0,
   kLapicSvr = 0xf0,
   kLapicLvtTimer = 0x320,
@@ -52,3 +59,21 @@ void ioapic_route(unsigned gsi, uint8_t vector) {
   mmio_write32(kIoapic + kIoapicSelect, 0x10 + 2 * gsi);
   mmio_write32(kIoapic + kIoapicWindow, vector);
 }
+
+uint32_t apic_id(void) { return mmio_read32(kLapic + kLapicId) >> 24; }
+
+void apic_enable_local(void) { mmio_write32(kLapic + kLapicSvr, 0x100 | 0xff); }
+
+static void send_ipi(uint32_t apic_id, uint32_t low) {
+  mmio_write32(kLapic + kLapicIcrHigh, apic_id << 24);
+  mmio_write32(kLapic + kLapicIcrLow, low);
+  for (int spins = 0; spins < 100000 && (mmio_read32(kLapic + kLapicIcrLow) & kIcrDeliveryPending);
+       spins++) {
+  }
+}
+
+void apic_send_init(uint32_t apic_id) { send_ipi(apic_id, kIcrInitAssert); }
+void apic_send_startup(uint32_t apic_id, uint8_t vector_page) {
+  send_ipi(apic_id, kIcrStartup | vector_page);
+}
+void apic_send_fixed(uint32_t apic_id, uint8_t vector) { send_ipi(apic_id, kIcrFixed | vector); }

@@ -109,4 +109,49 @@ enter_user:
 	.skip 65536
 .globl kernel_stack_top
 kernel_stack_top:
+
+/* Application-processor trampoline (smp.c copies it to 0x10000 and sends
+ * STARTUP with vector page 0x10, so it starts in real mode at 1000:0000).
+ * It needs no stack: load the boot CPU's GDT, PAE + CR3, EFER.LME, then
+ * PG|PE and a far jump into 64-bit code (SDM vol. 3 §10.8.5). Parameters
+ * follow the code (struct ap_params in smp.c): GDTR at +0, CR3 at +16,
+ * the C entry at +24, the stack top at +32. */
+#define AP_BASE 0x10000
+#define AP_PARAM(off) (ap_params - ap_trampoline + (off))
+
+.section .rodata
+.code16
+.globl ap_trampoline, ap_trampoline_end, ap_params
+ap_trampoline:
+	cli
+	mov	%cs, %ax
+	mov	%ax, %ds
+	lgdtl	AP_PARAM(0)		/* 32-bit base: the GDT lies below 4 GiB */
+	mov	$0x20, %eax		/* CR4.PAE */
+	mov	%eax, %cr4
+	movl	AP_PARAM(16), %eax	/* page tables lie below 4 GiB too */
+	mov	%eax, %cr3
+	mov	$0xc0000080, %ecx	/* EFER.LME */
+	rdmsr
+	or	$0x100, %eax
+	wrmsr
+	mov	$0x80000011, %eax	/* CR0: PG | ET | PE */
+	mov	%eax, %cr0
+	ljmpl	$KERNEL_CS, $(AP_BASE + ap_long - ap_trampoline)
+.code64
+ap_long:
+	mov	$KERNEL_DS, %ax
+	mov	%ax, %ds
+	mov	%ax, %es
+	mov	%ax, %ss
+	mov	(AP_BASE + AP_PARAM(32)), %rsp
+	call	*(AP_BASE + AP_PARAM(24))
+1:	cli
+	hlt
+	jmp	1b
+.align 8
+ap_params:
+	.skip 40
+ap_trampoline_end:
+
 .section .note.GNU-stack,"",@progbits

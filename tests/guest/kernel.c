@@ -8,6 +8,7 @@
 #include "arch.h"
 #include "devices.h"
 #include "serial.h"
+#include "smp.h"
 #include "syscall_abi.h"
 
 /* Linux boot protocol (Documentation/arch/x86/boot.rst): offsets in the
@@ -64,7 +65,7 @@ static struct {
   irq_handler fn;
   void *ctx;
 } irq_handlers[24];
-static volatile uint64_t ticks, device_irqs, last_gsi, last_vector;
+static volatile uint64_t ticks, device_irqs, last_gsi, last_vector, ipis;
 
 void kprintf(const char *fmt, ...) {
   char buf[256];
@@ -136,6 +137,17 @@ static void setup_paging(void) {
   __asm__ volatile("mov %0, %%cr3" : : "r"((uint64_t)pml4) : "memory");
 }
 
+void load_idt(void) {
+  struct dtr idtr = {sizeof idt - 1, (uint64_t)idt};
+  __asm__ volatile("lidt %0" : : "m"(idtr));
+}
+
+void ap_boot_tables(uint8_t gdtr[10], uint64_t *cr3) {
+  struct dtr d = {sizeof gdt - 1, (uint64_t)gdt};
+  memcpy(gdtr, &d, sizeof d);
+  *cr3 = (uint64_t)page_tables[0];
+}
+
 static void setup_descriptors(void) {
   gdt[1] = 0x00af9b000000ffffull; /* kernel code, 64-bit */
   gdt[2] = 0x00cf93000000ffffull; /* kernel data */
@@ -162,8 +174,7 @@ static void setup_descriptors(void) {
         .offset_high = (uint32_t)(handler >> 32),
     };
   }
-  struct dtr idtr = {sizeof idt - 1, (uint64_t)idt};
-  __asm__ volatile("lidt %0" : : "m"(idtr));
+  load_idt();
 }
 
 void irq_register(unsigned gsi, irq_handler fn, void *ctx) {
@@ -242,8 +253,11 @@ static int64_t system_call(struct trap_frame *f) {
       s->device_irqs = device_irqs;
       s->last_gsi = last_gsi;
       s->last_vector = last_vector;
+      s->ipis = ipis;
       return 0;
     }
+    case SYS_smp_start:
+      return smp_start_cpu((uint32_t)f->rdi);
     case SYS_hold:
       for (;;) sti_hlt();
     case SYS_triple_fault:
@@ -270,6 +284,9 @@ void trap(struct trap_frame *f) {
     f->rax = (uint64_t)system_call(f);
   } else if (v == kSyscallVector) {
     f->rax = (uint64_t)system_call(f);
+  } else if (v == kIpiVector) {
+    ipis++;
+    apic_eoi();
   } else if (v == kTimerVector) {
     ticks++;
     apic_eoi();

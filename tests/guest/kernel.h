@@ -15,6 +15,7 @@ struct trap_frame {
 enum {
   kIrqVectorBase = 0x20,
   kTimerVector = 0x40,
+  kIpiVector = 0x41, /* application processors greet the boot CPU with it */
   kSyscallVector = 0x80,
   kSpuriousVector = 0xff,
 };
@@ -32,5 +33,9 @@ __attribute__((noreturn)) void triple_fault(void);
 typedef void (*irq_handler)(void *ctx);
 void irq_register(unsigned gsi, irq_handler fn, void *ctx);
 uint64_t timer_ticks(void);
+/* For application processors (smp.c): the boot CPU's IDT, and the GDTR
+ * image (limit, base: 10 bytes) and page-table root a trampoline loads. */
+void load_idt(void);
+void ap_boot_tables(uint8_t gdtr[10], uint64_t *cr3);
 /* Sleeps until an interrupt arrives (IF is 0 again on return). */
 void wait_for_interrupt(void);

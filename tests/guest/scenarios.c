@@ -9,6 +9,7 @@ static const struct scenario table[] = {
     {"timer", scenario_timer},
     {"serial-irq", scenario_serial_irq},
     {"memory-map", scenario_memory_map},
+    {"smp", scenario_smp},
     {"triple-fault", scenario_triple_fault},
     {"bad-insn", scenario_bad_insn},
     {"user-fault", scenario_user_fault},
@@ -34,7 +35,8 @@ const struct scenario *scenario_find(const char *name, size_t len) {
 }
 
 const char *scenario_names(void) {
-  return "hello counter timer serial-irq memory-map triple-fault bad-insn user-fault blk blk-ro blk-irq "
+  return "hello counter timer serial-irq memory-map smp triple-fault bad-insn user-fault blk "
+         "blk-ro blk-irq "
          "blk-bad-addr multi-disk blk-hostile blk-stress vsock vsock-listen vsock-connect "
          "vsock-bulk vsock-hostile vsock-multi";
 }
@@ -98,7 +100,8 @@ void scenario_memory_map(void) {
     uint64_t start = map[i].addr, end = map[i].addr + map[i].size;
     uprintf("e820: %ld [0x%lx, 0x%lx) type %u\n", i, start, end, map[i].type);
     if (map[i].type != 1) continue;
-    if (end > (8ull << 30)) ufail("memory-map: RAM up to 0x%lx is past this guest's 8 GiB map", end);
+    if (end > (8ull << 30))
+      ufail("memory-map: RAM up to 0x%lx is past this guest's 8 GiB map", end);
     uint64_t pages[2] = {start, end - 4096};
     for (int k = 0; k < 2; k++) {
       uint64_t page = pages[k] & ~4095ull;
@@ -111,6 +114,26 @@ void scenario_memory_map(void) {
     }
     uprintf("memory-map: RAM [0x%lx, 0x%lx) first and last page ok\n", start, end);
   }
+}
+
+/* Application processors: each is started with INIT-SIPI-SIPI, comes up
+ * through the real-mode trampoline into long mode, and greets the boot CPU
+ * with an IPI (vector 0x41) that must arrive. thaw.cpus = vCPUs to use. */
+void scenario_smp(void) {
+  uint64_t cpus = user_arg_u64("thaw.cpus", 2);
+  if (cpus < 2 || cpus > 5) ufail("smp: thaw.cpus=%lu, want 2..5", cpus);
+  for (uint32_t id = 1; id < cpus; id++) {
+    int64_t r = syscall4(SYS_smp_start, id, 0, 0, 0);
+    if (r != 1)
+      ufail("smp: cpu %u did not come online within 2 s (thaw-vmm needs --vcpus %lu)", id, cpus);
+    struct irq_stats s;
+    uint64_t spins = 0;
+    do syscall4(SYS_irq_stats, (uint64_t)&s, 0, 0, 0);
+    while (s.ipis < id && ++spins < 100000);
+    if (s.ipis < id) ufail("smp: no IPI from cpu %u (%lu IPIs taken)", id, s.ipis);
+    uprintf("smp: cpu %u online, its IPI taken\n", id);
+  }
+  uprintf("smp: %lu cpus online\n", cpus);
 }
 
 void scenario_triple_fault(void) {

@@ -18,6 +18,7 @@ void scenario_counter(void);
 void scenario_timer(void);
 void scenario_serial_irq(void);
 void scenario_memory_map(void);
+void scenario_smp(void);
 void scenario_triple_fault(void);
 void scenario_bad_insn(void);
 void scenario_user_fault(void);

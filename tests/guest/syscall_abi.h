@@ -7,20 +7,21 @@
 
 /* Arguments, then "->" the result. */
 enum syscall_number {
-  SYS_write = 1,         /* (const char *buf, size_t len) -> len; console */
-  SYS_exit = 2,          /* (int ok) -> never returns */
-  SYS_cmdline = 3,       /* (char *buf, size_t size) -> length */
-  SYS_irq_stats = 4,     /* (struct irq_stats *out) */
-  SYS_write_irq = 5,     /* (buf, len) -> THR-empty interrupts taken */
-  SYS_hold = 7,          /* () -> never returns; the CPU idles until the host stops the VM */
-  SYS_e820 = 6,          /* (struct e820_entry *out, size_t max) -> entries in boot_params */
-  SYS_blk_info = 10,     /* (unsigned disk, struct blk_info *out) */
-  SYS_blk_io = 11,       /* (unsigned disk, struct blk_request *req) -> status */
-  SYS_blk_hostile = 12,  /* (unsigned disk, enum blk_hostile kind), virtio_blk.h */
-  SYS_blk_batch = 13,    /* (disk, struct blk_request *reqs, unsigned n) -> 0 */
-  SYS_vsock_cid = 20,    /* () -> guest CID */
-  SYS_vsock_listen = 21, /* (uint32_t port) */
-  SYS_vsock_accept = 22, /* (uint32_t port, uint64_t timeout_ticks) -> conn */
+  SYS_write = 1,          /* (const char *buf, size_t len) -> len; console */
+  SYS_exit = 2,           /* (int ok) -> never returns */
+  SYS_cmdline = 3,        /* (char *buf, size_t size) -> length */
+  SYS_irq_stats = 4,      /* (struct irq_stats *out) */
+  SYS_write_irq = 5,      /* (buf, len) -> THR-empty interrupts taken */
+  SYS_e820 = 6,           /* (struct e820_entry *out, size_t max) -> entries */
+  SYS_hold = 7,           /* () -> never returns; idles until the host stops the VM */
+  SYS_smp_start = 8,      /* (uint32_t apic_id) -> 1 when that CPU came online */
+  SYS_blk_info = 10,      /* (unsigned disk, struct blk_info *out) */
+  SYS_blk_io = 11,        /* (unsigned disk, struct blk_request *req) -> status */
+  SYS_blk_hostile = 12,   /* (unsigned disk, enum blk_hostile kind), virtio_blk.h */
+  SYS_blk_batch = 13,     /* (disk, struct blk_request *reqs, unsigned n) -> 0 */
+  SYS_vsock_cid = 20,     /* () -> guest CID */
+  SYS_vsock_listen = 21,  /* (uint32_t port) */
+  SYS_vsock_accept = 22,  /* (uint32_t port, uint64_t timeout_ticks) -> conn */
   SYS_vsock_connect = 23, /* (uint64_t cid, uint32_t port) -> conn */
   SYS_vsock_send = 24,    /* (int conn, const void *buf, size_t len) -> len */
   SYS_vsock_recv = 25,    /* (conn, buf, size, timeout_ticks) -> len, 0 = EOF */
@@ -52,6 +53,7 @@ struct irq_stats {
   uint64_t device_irqs; /* virtio interrupts, all devices */
   uint64_t last_gsi;    /* GSI of the last device interrupt */
   uint64_t last_vector;
+  uint64_t ipis; /* IPIs from application processors (vector 0x41) */
 };
 
 struct blk_info {

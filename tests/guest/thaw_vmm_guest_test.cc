@@ -117,6 +117,21 @@ TEST_F(GuestTest, SerialThrEmptyInterruptDrivesOutput) {
       << describe(e);
 }
 
+TEST_F(GuestTest, ApplicationProcessorsStartAndSendIpis) {
+  // INIT-SIPI-SIPI through the in-kernel LAPIC, a real-mode trampoline into
+  // long mode on each AP, and a fixed IPI from each AP back to the boot CPU.
+  VmmExit e = run("thaw.test=smp thaw.cpus=4", {"--vcpus", "4"});
+  EXPECT_EQ(e.exit_code, 0) << describe(e);
+  EXPECT_EQ(
+      missing_lines(
+          e, {"smp: cpu with apic id 1 online in long mode", "smp: cpu 1 online, its IPI taken",
+              "smp: cpu with apic id 2 online in long mode", "smp: cpu 2 online, its IPI taken",
+              "smp: cpu with apic id 3 online in long mode", "smp: cpu 3 online, its IPI taken",
+              "smp: 4 cpus online"}),
+      "")
+      << describe(e);
+}
+
 TEST_F(GuestTest, SecondVcpuWaitsForSipiWithoutBlockingExit) {
   // vCPU 1 stays in wait-for-SIPI (the guest never starts it); the
   // i8042 reset from vCPU 0 must still end the whole VM cleanly.
