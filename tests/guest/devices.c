@@ -40,6 +40,8 @@ int64_t device_syscall(uint64_t nr, uint64_t a, uint64_t b, uint64_t c, uint64_t
       return blk_io((unsigned)a, (const struct blk_request *)b);
     case SYS_blk_batch:
       return blk_batch((unsigned)a, (struct blk_request *)b, (unsigned)c);
+    case SYS_mmio_hostile:
+      return blk_transport_hostile((unsigned)a, (uint32_t)b);
     case SYS_blk_hostile:
       return blk_hostile((unsigned)a, (uint32_t)b);
     case SYS_vsock_cid:

@@ -246,3 +246,29 @@ void scenario_blk_stress(void) {
   stress_pass(kTypeIn, sectors);
   uprintf("blk-stress: read back %lu sectors ok\n", sectors);
 }
+
+/* thaw.kind=no-version-1|queue-outside-ram|queue-num-3: misuse of disk 0's
+ * transport registers after a reset. Passing means the device refused
+ * (FEATURES_OK or QueueReady did not stick); thaw-vmm may instead stop the
+ * VM with exit 4. */
+void scenario_mmio_hostile(void) {
+  static const struct {
+    const char *name;
+    uint32_t kind;
+  } kinds[] = {{"no-version-1", kHostileNoVersion1},
+               {"queue-outside-ram", kHostileQueueOutsideRam},
+               {"queue-num-3", kHostileQueueNumNotPow2}};
+  size_t len;
+  const char *kind = user_arg("thaw.kind", &len);
+  if (!kind) ufail("mmio-hostile: add thaw.kind=no-version-1|queue-outside-ram|queue-num-3");
+  for (size_t i = 0; i < ARRAY_SIZE(kinds); i++) {
+    if (strlen(kinds[i].name) != len || strncmp(kinds[i].name, kind, len) != 0) continue;
+    info(0);
+    uprintf("mmio-hostile: %s\n", kinds[i].name);
+    int64_t r = syscall4(SYS_mmio_hostile, 0, kinds[i].kind, 0, 0);
+    if (r != 1) ufail("mmio-hostile: device accepted %s (result %ld)", kinds[i].name, r);
+    uprintf("mmio-hostile: device refused %s ok\n", kinds[i].name);
+    return;
+  }
+  ufail("mmio-hostile: unknown thaw.kind \"%.*s\"", (int)len, kind);
+}

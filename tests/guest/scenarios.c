@@ -20,6 +20,7 @@ static const struct scenario table[] = {
     {"multi-disk", scenario_multi_disk},
     {"blk-hostile", scenario_blk_hostile},
     {"blk-stress", scenario_blk_stress},
+    {"mmio-hostile", scenario_mmio_hostile},
     {"vsock", scenario_vsock},
     {"vsock-listen", scenario_vsock_listen},
     {"vsock-connect", scenario_vsock_connect},
@@ -37,7 +38,7 @@ const struct scenario *scenario_find(const char *name, size_t len) {
 const char *scenario_names(void) {
   return "hello counter timer serial-irq memory-map smp triple-fault bad-insn user-fault blk "
          "blk-ro blk-irq "
-         "blk-bad-addr multi-disk blk-hostile blk-stress vsock vsock-listen vsock-connect "
+         "blk-bad-addr multi-disk blk-hostile blk-stress mmio-hostile vsock vsock-listen vsock-connect "
          "vsock-bulk vsock-hostile vsock-multi";
 }
 

@@ -29,6 +29,7 @@ void scenario_blk_bad_addr(void);
 void scenario_multi_disk(void);
 void scenario_blk_hostile(void);
 void scenario_blk_stress(void);
+void scenario_mmio_hostile(void);
 void scenario_vsock(void);
 void scenario_vsock_listen(void);
 void scenario_vsock_connect(void);

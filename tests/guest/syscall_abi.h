@@ -19,6 +19,7 @@ enum syscall_number {
   SYS_blk_io = 11,        /* (unsigned disk, struct blk_request *req) -> status */
   SYS_blk_hostile = 12,   /* (unsigned disk, enum blk_hostile kind), virtio_blk.h */
   SYS_blk_batch = 13,     /* (disk, struct blk_request *reqs, unsigned n) -> 0 */
+  SYS_mmio_hostile = 14,  /* (unsigned disk, enum mmio_hostile kind) -> 1 refused */
   SYS_vsock_cid = 20,     /* () -> guest CID */
   SYS_vsock_listen = 21,  /* (uint32_t port) */
   SYS_vsock_accept = 22,  /* (uint32_t port, uint64_t timeout_ticks) -> conn */
@@ -72,6 +73,14 @@ enum blk_hostile {
   kHostileAvailJump = 2,  /* avail idx moved by more than the queue size */
   kHostileHugeLength = 3, /* a 4 GiB - 1 data length */
   kHostileBadHead = 4,    /* avail ring names descriptor >= queue size */
+};
+
+/* Transport-register misuse (virtio 1.2 §4.2.2, §3.1.1); the device must
+ * refuse it rather than act on it. */
+enum mmio_hostile {
+  kHostileNoVersion1 = 1,      /* FEATURES_OK without VIRTIO_F_VERSION_1 */
+  kHostileQueueOutsideRam = 2, /* QueueReady with a descriptor table past RAM */
+  kHostileQueueNumNotPow2 = 3, /* QueueNum 3 */
 };
 
 /* Malformed connection requests to the host (virtio 1.2 §5.10.6): the

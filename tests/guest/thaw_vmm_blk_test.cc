@@ -180,6 +180,38 @@ INSTANTIATE_TEST_SUITE_P(Requests, HostileBlkTest,
                            return name;
                          });
 
+// Transport-register misuse: the device refuses (FEATURES_OK or QueueReady
+// does not stick) and the guest ends cleanly, or thaw-vmm stops the VM with
+// exit 4 and a reason naming the register.
+class HostileTransportTest : public GuestTest, public ::testing::WithParamInterface<HostileCase> {};
+
+TEST_P(HostileTransportTest, RefusedWithoutHarmingHost) {
+  std::string disk = make_disk("disk.img");
+  VmmExit e =
+      run(std::string("thaw.test=mmio-hostile thaw.kind=") + GetParam().kind, {"--disk", disk});
+  EXPECT_TRUE(has_line(e, std::string("mmio-hostile: ") + GetParam().kind)) << describe(e);
+  if (e.exit_code == 4) {
+    EXPECT_NE(e.stderr_text.find(GetParam().reason), std::string::npos)
+        << "exit-4 reason does not mention \"" << GetParam().reason << "\"\n"
+        << describe(e);
+  } else {
+    EXPECT_EQ(e.exit_code, 0) << describe(e);
+    EXPECT_TRUE(has_line(e, std::string("mmio-hostile: device refused ") + GetParam().kind + " ok"))
+        << describe(e);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Registers, HostileTransportTest,
+                         ::testing::Values(HostileCase{"no-version-1", "VERSION_1"},
+                                           HostileCase{"queue-outside-ram", "QueueDesc"},
+                                           HostileCase{"queue-num-3", "size 3"}),
+                         [](const ::testing::TestParamInfo<HostileCase>& info) {
+                           std::string name;
+                           for (const char* p = info.param.kind; *p; p++)
+                             if (*p != '-') name += *p;
+                           return name;
+                         });
+
 TEST_F(GuestTest, DisksTakeSlotsAndGsisInCommandLineOrder) {
   std::string a = make_disk("a.img"), b = make_disk("b.img"), c = make_disk("c.img");
   VmmExit e = run("thaw.test=multi-disk", {"--disk", a, "--disk", b + ",ro", "--disk", c,

@@ -192,3 +192,8 @@ int64_t blk_hostile(unsigned disk, uint32_t kind) {
   }
   return -E_IO;
 }
+
+int64_t blk_transport_hostile(unsigned disk, uint32_t kind) {
+  if (disk >= disk_count) return -E_NODEV;
+  return virtio_mmio_hostile(&disks[disk].dev, kind);
+}

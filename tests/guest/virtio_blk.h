@@ -30,3 +30,5 @@ int64_t blk_batch(unsigned disk, struct blk_request *reqs, unsigned n);
  * in syscall_abi.h) and waits for the device's verdict: 0 = it completed
  * with IOERR, -E_IO = DEVICE_NEEDS_RESET, anything else is returned as is. */
 int64_t blk_hostile(unsigned disk, uint32_t kind);
+/* virtio_mmio_hostile() on the disk's transport. */
+int64_t blk_transport_hostile(unsigned disk, uint32_t kind);

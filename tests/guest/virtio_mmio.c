@@ -6,6 +6,7 @@
 
 #include "arch.h"
 #include "kernel.h"
+#include "syscall_abi.h"
 
 enum {
   kMagic = 0x000,
@@ -183,4 +184,35 @@ bool virtq_get_used(struct virtq *q, uint32_t *id, uint32_t *len) {
   q->num_free = (uint16_t)(q->num_free + n);
   *id = head;
   return true;
+}
+
+int64_t virtio_mmio_hostile(struct virtio_dev *dev, uint32_t kind) {
+  if (kind < kHostileNoVersion1 || kind > kHostileQueueNumNotPow2) return -E_INVAL;
+  wr(dev, kStatus, 0);
+  wr(dev, kStatus, kAcknowledge | kDriver);
+  /* §3.1.1 / §6.1: a modern device must refuse FEATURES_OK without
+   * VIRTIO_F_VERSION_1. */
+  uint32_t high = kind == kHostileNoVersion1 ? 0 : 1u << (kVirtioFeatureVersion1 - 32);
+  wr(dev, kDriverFeaturesSel, 0);
+  wr(dev, kDriverFeatures, 0);
+  wr(dev, kDriverFeaturesSel, 1);
+  wr(dev, kDriverFeatures, high);
+  wr(dev, kStatus, kAcknowledge | kDriver | kFeaturesOk);
+  if (!(rd(dev, kStatus) & kFeaturesOk)) return 1;
+  if (kind == kHostileNoVersion1) return 0;
+  /* §4.2.2: QueueNum must not exceed QueueNumMax, and a split ring's size
+   * is a power of two (§2.7); ring addresses must be guest RAM. */
+  static uint8_t page[4096] __attribute__((aligned(4096)));
+  uint64_t desc = kind == kHostileQueueOutsideRam ? 0x30000000ull : (uint64_t)page;
+  uint64_t avail = (uint64_t)page + 1024, used = (uint64_t)page + 2048;
+  wr(dev, kQueueSel, 0);
+  wr(dev, kQueueNum, kind == kHostileQueueNumNotPow2 ? 3 : 16);
+  wr(dev, kQueueDescLow, (uint32_t)desc);
+  wr(dev, kQueueDescHigh, (uint32_t)(desc >> 32));
+  wr(dev, kQueueDriverLow, (uint32_t)avail);
+  wr(dev, kQueueDriverHigh, (uint32_t)(avail >> 32));
+  wr(dev, kQueueDeviceLow, (uint32_t)used);
+  wr(dev, kQueueDeviceHigh, (uint32_t)(used >> 32));
+  wr(dev, kQueueReady, 1);
+  return rd(dev, kQueueReady) == 0 ? 1 : 0;
 }

@@ -62,6 +62,12 @@ uint64_t virtio_config_read64(struct virtio_dev *dev, uint32_t offset);
 uint32_t virtio_ack_interrupt(struct virtio_dev *dev);
 
 void virtq_setup(struct virtq *q, struct virtio_dev *dev, uint16_t index);
+
+/* Register-level misuse of a device's transport (enum mmio_hostile in
+ * syscall_abi.h), starting from a reset. Returns 1 when the device refused
+ * it (FEATURES_OK or QueueReady did not stick), 0 when it accepted it. The
+ * device is left reset-needing; the scenario ends afterwards. */
+int64_t virtio_mmio_hostile(struct virtio_dev *dev, uint32_t kind);
 /* Adds one chain (device-readable buffers first), publishes it in the
  * avail ring; returns the head descriptor or -1 when the ring is full. */
 int virtq_add(struct virtq *q, const struct virtq_buf *bufs, unsigned n);
