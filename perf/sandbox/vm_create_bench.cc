@@ -2,7 +2,9 @@
 // guest whose first instruction is `out`, with the phases thaw-vmm pays on
 // a cold boot reported as counters (ns per VM): create VM, guest memory
 // (memfd + KVM memory slot), irqchip + PIT, vCPU (create, CPUID, MSRs,
-// long-mode registers), boot structures, first KVM_RUN to the exit.
+// long-mode registers), boot structures, first KVM_RUN to the exit. Also
+// the port-I/O exit round trip through the Bus, the cost of every serial
+// byte and legacy device access.
 #include <benchmark/benchmark.h>
 
 #include <array>
@@ -10,6 +12,7 @@
 #include <optional>
 
 #include "sandbox/boot/long_mode.h"
+#include "sandbox/devices/bus.h"
 #include "sandbox/kvm/cpuid.h"
 #include "sandbox/kvm/kvm_system.h"
 #include "sandbox/kvm/kvm_vcpu.h"
@@ -107,6 +110,55 @@ void BM_VmCreateToFirstInstruction(benchmark::State& state) {
 // Guest RAM in MiB: the memory phase should not grow with it (memfd +
 // NORESERVE mapping, nothing touched up front).
 BENCHMARK(BM_VmCreateToFirstInstruction)->Arg(128)->Arg(1024)->Unit(benchmark::kMillisecond);
+
+// Port-I/O exit round trip as thaw-vmm's vCPU loop pays it: KVM_RUN, the
+// exit, dispatch through the Bus to a device, back into the guest, whose
+// loop is `out 0x80, al ; jmp back`. ns per exit (items/s = exits/s).
+class SinkDevice : public Device {
+ public:
+  std::string_view name() const override { return "sink"; }
+  void read(uint64_t, std::span<uint8_t> d) override { std::fill(d.begin(), d.end(), 0); }
+  void write(uint64_t, std::span<const uint8_t> d) override { bytes += d.size(); }
+  void reset() override {}
+  Result<std::vector<uint8_t>> save_state() const override { return std::vector<uint8_t>{}; }
+  Result<void> restore_state(std::span<const uint8_t>) override { return Ok(); }
+  uint64_t bytes = 0;
+};
+
+void BM_PortIoExitRoundTrip(benchmark::State& state) {
+  auto kvm = KvmSystem::open();
+  if (!kvm) return state.SkipWithError(("no usable KVM: " + kvm.error().message).c_str());
+  auto supported = kvm->supported_cpuid();
+  auto vm = KvmVm::create(*kvm);
+  auto mem = GuestMemory::create_memfd(4 << 20);
+  if (!supported || !vm || !mem || !vm->set_memory(*mem) || !vm->create_irqchip_and_pit()) {
+    return state.SkipWithError("VM setup failed");
+  }
+  auto vcpu = vm->create_vcpu(0);
+  if (!vcpu) return state.SkipWithError(vcpu.error().message.c_str());
+  auto cpuid = apply_cpu_model(*supported, default_cpu_model(), 0, 1);
+  auto sregs = (*vcpu)->get_sregs();
+  if (!cpuid || !(*vcpu)->set_cpuid(*cpuid) || !sregs) return state.SkipWithError("vCPU setup");
+  boot::setup_long_mode_sregs(*sregs);
+  const std::array<uint8_t, 4> code{0xe6, 0x80, 0xeb, 0xfc};  // out 0x80, al ; jmp -4
+  bool ok = (*vcpu)->set_sregs(*sregs) && (*vcpu)->set_regs(boot::boot_regs(0x100000)) &&
+            boot::write_gdt_and_idt(*mem) && boot::write_identity_page_tables(*mem) &&
+            mem->write(0x100000, code);
+  if (!ok) return state.SkipWithError("boot state");
+  Bus bus;
+  auto sink = std::make_shared<SinkDevice>();
+  if (!bus.insert(0x80, 1, sink)) return state.SkipWithError("bus");
+  kvm_run* run = (*vcpu)->run_state();
+  for (auto _ : state) {
+    auto r = (*vcpu)->run();
+    if (!r || run->exit_reason != KVM_EXIT_IO) return state.SkipWithError("unexpected exit");
+    auto* data = reinterpret_cast<uint8_t*>(run) + run->io.data_offset;
+    bus.write(run->io.port, {data, run->io.size});
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+  benchmark::DoNotOptimize(sink->bytes);
+}
+BENCHMARK(BM_PortIoExitRoundTrip)->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 }  // namespace thaw::sandbox

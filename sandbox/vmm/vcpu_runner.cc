@@ -109,6 +109,8 @@ void VcpuRunner::park() {
 }
 
 void VcpuRunner::loop() {
+  // "vcpu0", ... in top/perf/gdb (15 characters at most).
+  ::pthread_setname_np(::pthread_self(), fmt::format("vcpu{}", vcpu_->id()).c_str());
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, kick_signal());

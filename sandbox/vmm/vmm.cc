@@ -99,6 +99,7 @@ Result<void> Vmm::start_io_thread() {
   std::promise<Result<IoLoop*>> ready;
   auto ready_future = ready.get_future();
   io_thread_ = std::thread([this, &ready] {
+    ::pthread_setname_np(::pthread_self(), "vmm-io");
     auto loop = IoLoop::create();
     if (!loop) {
       ready.set_value(std::move(loop).error().context("creating the VMM's io_uring loop"));
