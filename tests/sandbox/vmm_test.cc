@@ -67,7 +67,8 @@ struct Machine {
   }
 };
 
-std::unique_ptr<Machine> make(const std::vector<uint8_t>& code, int& failure) {
+std::unique_ptr<Machine> make(const std::vector<uint8_t>& code, int& failure,
+                              uint32_t vcpus = 1) {
   auto m = std::make_unique<Machine>();
   char tmpl[] = "/tmp/thaw-vmm-test-XXXXXX";
   m->dir = ::mkdtemp(tmpl);
@@ -76,6 +77,7 @@ std::unique_ptr<Machine> make(const std::vector<uint8_t>& code, int& failure) {
   EXPECT_TRUE(write_file_atomic(kernel, image));
   m->config.kernel_path = kernel;
   m->config.mem_mib = 16;
+  m->config.vcpus = vcpus;
   m->config.serial_path = m->dir + "/serial.log";
   m->config.cpu_model = default_cpu_model();
   auto vmm = build_machine(m->config, failure);
@@ -136,7 +138,9 @@ TEST(Vmm, UnclaimedPortsReadAllOnesAndAreCounted) {
 TEST(Vmm, PauseHoldsTheGuestStillAndResumeContinuesIt) {
   REQUIRE_KVM();
   int failure = 0;
-  auto m = make(counter_guest(), failure);
+  // Two vCPUs: the second waits for INIT/SIPI inside KVM_RUN, and pause
+  // must get it out of there too.
+  auto m = make(counter_guest(), failure, 2);
   ASSERT_TRUE(m->vmm);
   ASSERT_TRUE(m->vmm->start());
   auto counter = [&] { return *m->vmm->memory().read_obj<uint64_t>(kCounterAddress); };
@@ -155,6 +159,10 @@ TEST(Vmm, PauseHoldsTheGuestStillAndResumeContinuesIt) {
   ASSERT_TRUE(regs);
   EXPECT_GE(regs->rip, kEntry);
   EXPECT_LT(regs->rip, kEntry + counter_guest().size());
+  auto ap = m->vmm->vcpu(1).get_mp_state();
+  ASSERT_TRUE(ap);
+  EXPECT_EQ(ap->mp_state, static_cast<uint32_t>(KVM_MP_STATE_UNINITIALIZED))
+      << "the AP waits for INIT/SIPI as on a PC";
   EXPECT_TRUE(m->vmm->pause()) << "pause is idempotent";
 
   ASSERT_TRUE(m->vmm->resume());
