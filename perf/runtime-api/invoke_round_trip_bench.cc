@@ -109,6 +109,53 @@ void BM_InvokeThroughThawInit(benchmark::State& state) {
 }
 BENCHMARK(BM_InvokeThroughThawInit)->Unit(benchmark::kMicrosecond)->Iterations(2000);
 
+// Cold start of the process backend: clone into new namespaces, seccomp,
+// cgroup, mounts and pivot_root by thaw-init, runtime exec, first /next.
+void BM_ProcessSandboxColdStart(benchmark::State& state) {
+  const char* init = std::getenv("THAW_INIT");
+  const char* bootstrap = std::getenv("THAW_TEST_BOOTSTRAP");
+  if (::geteuid() != 0 || init == nullptr || bootstrap == nullptr) {
+    state.SkipWithError("needs root and THAW_INIT/THAW_TEST_BOOTSTRAP (run via meson)");
+    return;
+  }
+  char tmpl[] = "/tmp/thaw-bench-code-XXXXXX";
+  std::string code = ::mkdtemp(tmpl);
+  ::chmod(code.c_str(), 0755);
+  std::filesystem::copy_file(bootstrap, code + "/bootstrap");
+  ProcessSandboxOptions o;
+  o.init_path = init;
+  o.code_dir = code;
+  if (const char* p = std::getenv("THAW_SECCOMP_POLICY")) o.seccomp_policy_path = p;
+  InitConfig c;
+  c.function_name = "bench";
+  c.runtime = "provided";
+  std::vector<double> us;
+  for (auto _ : state) {
+    auto t0 = Clock::now();
+    ProcessSandbox sandbox(o);
+    bool ready = sandbox.start(c).ok();
+    while (ready) {
+      auto f = sandbox.receive(5000);
+      if (!f.ok() || !f->has_value()) {
+        ready = false;
+        break;
+      }
+      if ((*f)->type == FrameType::kReady) break;
+    }
+    if (!ready) {
+      state.SkipWithError("sandbox did not become ready");
+      break;
+    }
+    us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+    state.PauseTiming();
+    (void)sandbox.kill();
+    state.ResumeTiming();
+  }
+  report(state, us);
+  std::filesystem::remove_all(code);
+}
+BENCHMARK(BM_ProcessSandboxColdStart)->Unit(benchmark::kMillisecond)->Iterations(30);
+
 // System calls the guest side (thaw-init + the runtime) makes per
 // invocation, counted by strace -c attached to both for a fixed number of
 // invocations (strace slows them; only the count is reported).
