@@ -5,7 +5,9 @@
 
 #include <stdint.h>
 
-/* Arguments, then "->" the result. */
+/* Arguments, then "->" the result. The guest kernel passes scenario
+ * pointers to devices unchecked on purpose: the hostile scenarios hand the
+ * VMM addresses outside RAM, and the VMM, not this guest, must refuse them. */
 enum syscall_number {
   SYS_write = 1,          /* (const char *buf, size_t len) -> len; console */
   SYS_exit = 2,           /* (int ok) -> never returns */
