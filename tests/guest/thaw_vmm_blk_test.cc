@@ -29,6 +29,10 @@ TEST_F(GuestTest, BlkReadWriteFlushVerifiedOnBothSides) {
       << describe(e);
   EXPECT_NE(e.serial.find("blk: an interrupt for each of 7 requests ok ("), std::string::npos)
       << describe(e);
+  // GET_ID (virtio 1.2 §5.2.6) answers a non-empty serial of up to 20 bytes.
+  size_t id = e.serial.find("blk: device id \"");
+  ASSERT_NE(id, std::string::npos) << describe(e);
+  EXPECT_NE(e.serial[id + 16], '"') << "empty GET_ID serial\n" << describe(e);
 
   std::vector<uint8_t> image = read_disk(disk);
   ASSERT_EQ(image.size(), kDiskSectors * kSector);
