@@ -203,3 +203,25 @@ void scenario_vsock_multi(void) {
   }
   for (uint64_t i = 0; i < n; i++) close_conn(conns[i]);
 }
+
+/* The host connects, sends half a line and vanishes: the guest must see the
+ * stream end (EOF or RST) instead of waiting forever, and the device must
+ * still serve the next connection normally. */
+void scenario_vsock_abort(void) {
+  uint64_t port = user_arg_u64("thaw.port", 5000);
+  guest_cid();
+  if (syscall4(SYS_vsock_listen, port, 0, 0, 0) < 0) ufail("vsock: cannot listen on port %lu", port);
+  uprintf("vsock: listening on port %lu\n", port);
+  int64_t conn = syscall4(SYS_vsock_accept, port, kTimeoutTicks, 0, 0);
+  if (conn < 0) ufail("vsock-abort: no host connection (error %ld)", conn);
+  char buf[64];
+  uint64_t got = 0;
+  int64_t r;
+  while ((r = syscall4(SYS_vsock_recv, (uint64_t)conn, (uint64_t)buf, sizeof buf, kTimeoutTicks)) > 0)
+    got += (uint64_t)r;
+  if (r == -E_TIMEDOUT) ufail("vsock-abort: the host's disappearance never reached the guest");
+  if (r < 0 && r != -E_RESET) ufail("vsock-abort: receive failed with %ld", r);
+  uprintf("vsock-abort: stream ended by %s after %lu bytes ok\n", r == 0 ? "EOF" : "RST", got);
+  close_conn(conn);
+  serve_host(port);
+}

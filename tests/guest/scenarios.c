@@ -27,6 +27,7 @@ static const struct scenario table[] = {
     {"vsock-bulk", scenario_vsock_bulk},
     {"vsock-hostile", scenario_vsock_hostile},
     {"vsock-multi", scenario_vsock_multi},
+    {"vsock-abort", scenario_vsock_abort},
 };
 
 const struct scenario *scenario_find(const char *name, size_t len) {
@@ -39,7 +40,7 @@ const char *scenario_names(void) {
   return "hello counter timer serial-irq memory-map smp triple-fault bad-insn user-fault blk "
          "blk-ro blk-irq "
          "blk-bad-addr multi-disk blk-hostile blk-stress mmio-hostile vsock vsock-listen vsock-connect "
-         "vsock-bulk vsock-hostile vsock-multi";
+         "vsock-bulk vsock-hostile vsock-multi vsock-abort";
 }
 
 void scenario_hello(void) { uprintf("hello: Hello from the thaw test guest\n"); }

@@ -36,3 +36,4 @@ void scenario_vsock_connect(void);
 void scenario_vsock_bulk(void);
 void scenario_vsock_hostile(void);
 void scenario_vsock_multi(void);
+void scenario_vsock_abort(void);

@@ -194,6 +194,34 @@ TEST_F(GuestTest, VsockKeepsConcurrentStreamsApart) {
       << describe(*e);
 }
 
+TEST_F(GuestTest, VsockHostVanishingMidLineEndsTheStream) {
+  std::string uds = dir_->file("vsock.sock");
+  auto vmm = VmmProcess::start(
+      bin_.vmm, guest_args(bin_, "thaw.test=vsock-abort thaw.port=5000", {"--vsock-uds", uds}),
+      dir_->file("serial.log"), dir_->file("stderr.log"));
+  ASSERT_TRUE(vmm.ok()) << vmm.error().message;
+  ASSERT_TRUE(vmm->wait_for_serial("vsock: listening on port 5000", seconds(30)).ok())
+      << vmm->serial();
+  {
+    auto conn = vsock_connect_guest(uds, 5000, seconds(30), nullptr);
+    ASSERT_TRUE(conn.ok()) << conn.error().message;
+    std::string half = "half a li";
+    ASSERT_TRUE(
+        write_all(conn->get(), {reinterpret_cast<const uint8_t*>(half.data()), half.size()}, "half")
+            .ok());
+  }  // closed here, mid-line
+  ASSERT_TRUE(vmm->wait_for_serial("vsock-abort: stream ended by ", seconds(30)).ok())
+      << vmm->serial();
+  talk_to_guest(*vmm, uds, 5000);  // and the device still works
+  auto e = vmm->wait(seconds(60));
+  ASSERT_TRUE(e.ok()) << e.error().message;
+  EXPECT_EQ(e->exit_code, 0) << describe(*e);
+  EXPECT_TRUE(has_line(*e, "vsock-abort: stream ended by EOF after 9 bytes ok") ||
+              has_line(*e, "vsock-abort: stream ended by RST after 9 bytes ok"))
+      << describe(*e);
+  EXPECT_TRUE(has_line(*e, "vsock: received from host: ping from host")) << describe(*e);
+}
+
 TEST_F(GuestTest, VsockGuestConnectsToHost) {
   std::string uds = dir_->file("vsock.sock");
   auto listener = unix_listen(uds + "_5001");
