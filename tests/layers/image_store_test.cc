@@ -112,16 +112,30 @@ TEST(ImageStore, RefusalsLeaveNothingBehind) {
   options.policy.max_unpacked_bytes = 100000;
   auto store = open_store(tmp, options);
   ASSERT_TRUE(store);
+  RawZip overlap;
+  overlap.add({"k0", std::string(4096, 'k')});
+  overlap.add({"k1", std::string(4096, 'k'), 0100644, 0, 0});
+  auto valid = ZipBuilder().file("a", std::string(5000, 'a')).build();
+  std::vector<uint8_t> truncated(valid.begin(), valid.end() - 30);
   std::vector<std::vector<uint8_t>> hostile = {
       ZipBuilder().file("ok", "fine").symlink("out", "../../x").build(),
       ZipBuilder().file("a", std::string(60000, 'a')).file("b", std::string(60000, 'b')).build(),
       RawZip().add({"good", "1"}).add({"../evil", "2"}).build(),
+      RawZip().add({"/abs", "1"}).build(),
+      RawZip().add({"x", "1"}).add({"./x", "2"}).build(),
+      RawZip().add({"fifo", "", 0010644}).build(),
+      RawZip().add({"enc", std::string(20, 'e'), 0100644, 1}).build(),
+      overlap.build(),
+      ZipBuilder().dir("d/").symlink("l", "d").file("l/x", "1").build(),
   };
   for (const auto& zip : hostile) {
     auto r = store->put(zip);
     ASSERT_FALSE(r);
     EXPECT_NE(r.error().message.find("ZIP entry"), std::string::npos) << r.error().message;
   }
+  std::string text = "not a zip";
+  EXPECT_FALSE(store->put({reinterpret_cast<const uint8_t*>(text.data()), text.size()}));
+  EXPECT_FALSE(store->put(truncated));
   EXPECT_EQ(count_entries(tmp / "state/images"), 0u);
   EXPECT_EQ(count_entries(tmp / "state/tmp"), 0u);
   EXPECT_EQ(count_entries(tmp / "state/locks"), 0u) << "lock files must not pile up";
