@@ -100,6 +100,10 @@ Result<void> apply_mounts(const std::vector<MountSpec>& mounts) {
     std::string fstype = m.fstype == "tmpfs-dev" ? "tmpfs" : m.fstype;
     if (::mount(m.source.c_str(), m.target.c_str(), fstype.c_str(), flags,
                 m.options.empty() ? nullptr : m.options.c_str()) < 0) {
+      if (fstype == "erofs" && errno == ENOTBLK) {
+        return fail("this kernel cannot mount an EROFS image file directly (needs 6.12+); "
+                    "attach it as a block device (loop or virtio-blk)");
+      }
       return fail("mount");
     }
   }
