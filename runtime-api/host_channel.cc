@@ -3,6 +3,8 @@
 #include <poll.h>
 #include <sys/socket.h>
 
+#include <chrono>
+
 namespace thaw {
 
 HostChannel::HostChannel(IoLoop& loop, FrameHandler on_frame, CloseHandler on_close)
@@ -97,7 +99,11 @@ void HostChannel::flush() {
 }
 
 void HostChannel::drain_blocking() {
-  while (fd_.valid() && (send_op_.in_flight || sent_ < sending_.size() || !out_.empty())) {
+  // Bounded: a host that stopped reading must not keep the guest from
+  // powering off.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (fd_.valid() && (send_op_.in_flight || sent_ < sending_.size() || !out_.empty()) &&
+         std::chrono::steady_clock::now() < deadline) {
     if (!loop_.run_once(100).ok()) return;
   }
 }

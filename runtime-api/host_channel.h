@@ -32,7 +32,7 @@ class HostChannel {
   // Queues a frame; frames go out in order. Dropped when not connected.
   Result<void> send(FrameType type, std::string_view request_id,
                     std::span<const uint8_t> payload, uint16_t flags = 0);
-  // Blocks until everything queued is written (used before exit/poweroff).
+  // Waits (at most 2 s) until everything queued is written (before exit/poweroff).
   void drain_blocking();
   // Bytes accepted by send() and not yet written to the socket.
   size_t queued_bytes() const { return out_.size() + sending_.size() - sent_; }
