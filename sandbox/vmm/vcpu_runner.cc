@@ -2,6 +2,7 @@
 
 #include <signal.h>
 
+#include <atomic>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -76,11 +77,20 @@ VcpuRunner::~VcpuRunner() { join(); }
 void VcpuRunner::start() {
   thread_ = std::thread([this] { loop(); });
   handle_ = thread_.native_handle();
+  running_.store(true, std::memory_order_release);
+}
+
+void VcpuRunner::set_immediate_exit(uint8_t value) {
+  // kvm_run is shared with KVM and written here from several threads.
+  std::atomic_ref<uint8_t>(vcpu_->run_state()->immediate_exit)
+      .store(value, std::memory_order_release);
 }
 
 void VcpuRunner::kick() {
-  vcpu_->run_state()->immediate_exit = 1;
-  if (thread_.joinable()) ::pthread_kill(handle_, kick_signal());
+  set_immediate_exit(1);
+  // Only a started thread can be signalled; one not yet started sees the
+  // stop or pause flag before its first KVM_RUN.
+  if (running_.load(std::memory_order_acquire)) ::pthread_kill(handle_, kick_signal());
 }
 
 void VcpuRunner::join() {
@@ -90,9 +100,9 @@ void VcpuRunner::join() {
 void VcpuRunner::complete_pending_io() {
   if (!io_pending_) return;
   io_pending_ = false;
-  vcpu_->run_state()->immediate_exit = 1;
+  set_immediate_exit(1);
   auto r = vcpu_->run();  // returns EINTR at once, after finishing the I/O
-  vcpu_->run_state()->immediate_exit = 0;
+  set_immediate_exit(0);
   if (!r) env_.stop(2, r.error().message);
 }
 
@@ -124,7 +134,7 @@ void VcpuRunner::loop() {
       if (gate_.pause_) continue;  // paused again between park() and here
       // Cleared under the gate lock: a kick after this point sets it again
       // and KVM_RUN returns at once.
-      vcpu_->run_state()->immediate_exit = 0;
+      set_immediate_exit(0);
     }
     auto r = vcpu_->run();
     if (!r) {

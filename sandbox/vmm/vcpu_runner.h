@@ -4,6 +4,7 @@
 // snapshot) after kicking it out of KVM_RUN with a signal + immediate_exit.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <functional>
 #include <memory>
@@ -78,12 +79,14 @@ class VcpuRunner {
   // reach guest registers before someone saves them (api.rst KVM_RUN note).
   void complete_pending_io();
   void park();
+  void set_immediate_exit(uint8_t value);
 
   std::unique_ptr<KvmVcpu> vcpu_;
   Env env_;
   RunGate& gate_;
   std::thread thread_;
   pthread_t handle_{};
+  std::atomic<bool> running_{false};  // thread_ and handle_ are set
   bool io_pending_ = false;
 };
 

@@ -70,8 +70,9 @@ Result<std::unique_ptr<Vmm>> Vmm::create(const VmmConfig& config, GuestMemory me
   if (auto r = vm->create_irqchip_and_pit(); !r) return std::move(r).error();
 
   std::unique_ptr<Vmm> vmm(new Vmm(config, std::move(*kvm), std::move(*memory), std::move(*vm)));
-  if (auto r = vmm->start_io_thread(); !r) return std::move(r).error();
+  // vCPUs first: the IO thread may call request_stop(), which walks them.
   if (auto r = vmm->create_vcpus(); !r) return std::move(r).error();
+  if (auto r = vmm->start_io_thread(); !r) return std::move(r).error();
   return vmm;
 }
 
