@@ -12,7 +12,31 @@
 
 enum { kMmioBase = 0xd0000000, kMmioStride = 0x1000, kFirstGsi = 5, kMaxSlots = 8 };
 
+/* thaw.ring=indirect,event-idx (either or both): the ring features every
+ * driver negotiates when the device offers them. */
+static void read_ring_option(void) {
+  static const char key[] = "thaw.ring=";
+  uint64_t features = 0;
+  for (const char *p = kernel_cmdline(); *p; p++) {
+    if ((p != kernel_cmdline() && p[-1] != ' ') || strncmp(p, key, sizeof key - 1) != 0) continue;
+    for (const char *v = p + sizeof key - 1; *v && *v != ' ';) {
+      const char *end = v;
+      while (*end && *end != ' ' && *end != ',') end++;
+      size_t len = (size_t)(end - v);
+      if (len == 8 && strncmp(v, "indirect", 8) == 0)
+        features |= 1ull << kVirtioFeatureIndirectDesc;
+      else if (len == 9 && strncmp(v, "event-idx", 9) == 0)
+        features |= 1ull << kVirtioFeatureEventIdx;
+      else
+        vm_fail("thaw.ring: unknown ring feature \"%.*s\" (indirect, event-idx)", (int)len, v);
+      v = *end == ',' ? end + 1 : end;
+    }
+  }
+  virtio_set_ring_features(features);
+}
+
 void devices_init(void) {
+  read_ring_option();
   unsigned slot;
   for (slot = 0; slot < kMaxSlots; slot++) {
     uint64_t base = kMmioBase + (uint64_t)slot * kMmioStride;

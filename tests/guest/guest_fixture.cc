@@ -40,6 +40,18 @@ std::vector<uint8_t> GuestTest::read_disk(const std::string& path) {
   return bytes.ok() ? *bytes : std::vector<uint8_t>{};
 }
 
+const RingCase kRingCases[4] = {
+    {"SplitRing", "", ""},
+    {"Indirect", "indirect", ", indirect"},
+    {"EventIdx", "event-idx", ", event-idx"},
+    {"IndirectEventIdx", "indirect,event-idx", ", indirect, event-idx"}};
+
+std::string ring_name(const ::testing::TestParamInfo<RingCase>& info) { return info.param.name; }
+
+std::string ring_arg(const RingCase& ring) {
+  return *ring.option ? std::string(" thaw.ring=") + ring.option : std::string();
+}
+
 std::string describe(const VmmExit& e) {
   return "exit " + std::to_string(e.exit_code) + " signal " + std::to_string(e.signal) +
          "\n--- serial ---\n" + e.serial + "\n--- stderr ---\n" + e.stderr_text;

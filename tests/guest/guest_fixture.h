@@ -42,6 +42,20 @@ class GuestTest : public ::testing::Test {
   std::optional<TempDir> dir_;
 };
 
+// Ring features the guest's virtio drivers negotiate (thaw.ring=...): the
+// split ring alone, indirect descriptors, event-index suppression, or both.
+struct RingCase {
+  const char* name;    // test-name suffix
+  const char* option;  // thaw.ring value, "" for none
+  const char* suffix;  // what the guest's device line ends with
+};
+extern const RingCase kRingCases[4];
+std::string ring_name(const ::testing::TestParamInfo<RingCase>& info);
+// " thaw.ring=<option>" or "".
+std::string ring_arg(const RingCase& ring);
+
+class RingTest : public GuestTest, public ::testing::WithParamInterface<RingCase> {};
+
 // Exit status, serial log and stderr, for failure messages.
 std::string describe(const VmmExit& e);
 // True when the serial log holds exactly this line.

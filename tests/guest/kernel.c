@@ -102,6 +102,8 @@ void vm_fail(const char *fmt, ...) {
   triple_fault();
 }
 
+const char *kernel_cmdline(void) { return cmdline; }
+
 static void read_cmdline(const uint8_t *boot_params) {
   uint64_t ptr = *(const uint32_t *)(boot_params + kCmdLinePtr) |
                  (uint64_t) * (const uint32_t *)(boot_params + kExtCmdLinePtr) << 32;

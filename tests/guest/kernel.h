@@ -33,6 +33,8 @@ __attribute__((noreturn)) void triple_fault(void);
 typedef void (*irq_handler)(void *ctx);
 void irq_register(unsigned gsi, irq_handler fn, void *ctx);
 uint64_t timer_ticks(void);
+/* The guest command line from boot_params, NUL-terminated. */
+const char *kernel_cmdline(void);
 /* For application processors (smp.c): the boot CPU's IDT, and the GDTR
  * image (limit, base: 10 bytes) and page-table root a trampoline loads. */
 void load_idt(void);

@@ -69,9 +69,12 @@ void talk_to_guest(VmmProcess& vmm, const std::string& uds, uint32_t port) {
 }
 
 constexpr std::initializer_list<const char*> kListenLines = {
-    "vsock: guest cid 3", "vsock: listening on port 5000",
-    "vsock: accepted host connection on port 5000", "vsock: received from host: ping from host",
-    "vsock: replied to host", "vsock: host closed its end"};
+    "vsock: guest cid 3",
+    "vsock: listening on port 5000",
+    "vsock: accepted host connection on port 5000",
+    "vsock: received from host: ping from host",
+    "vsock: replied to host",
+    "vsock: host closed its end"};
 constexpr std::initializer_list<const char*> kConnectLines = {
     "vsock: connected to host port 5001", "vsock: host answered: hello guest, this is the host",
     "vsock: closed"};
@@ -89,14 +92,17 @@ TEST_F(GuestTest, VsockHostConnectsToGuest) {
   EXPECT_EQ(missing_lines(*e, kListenLines), "") << describe(*e);
 }
 
-TEST_F(GuestTest, VsockBulkTransferRespectsCreditBothWays) {
+class VsockRingTest : public RingTest {};
+
+TEST_P(VsockRingTest, BulkTransferRespectsCreditBothWays) {
   constexpr size_t kBytes = 32768;  // 4x the guest's 8 KiB buf_alloc
   std::string uds = dir_->file("vsock.sock");
-  auto vmm =
-      VmmProcess::start(bin_.vmm,
-                        guest_args(bin_, "thaw.test=vsock-bulk thaw.port=5000 thaw.bytes=32768",
-                                   {"--vsock-uds", uds}),
-                        dir_->file("serial.log"), dir_->file("stderr.log"));
+  auto vmm = VmmProcess::start(
+      bin_.vmm,
+      guest_args(bin_,
+                 "thaw.test=vsock-bulk thaw.port=5000 thaw.bytes=32768" + ring_arg(GetParam()),
+                 {"--vsock-uds", uds}),
+      dir_->file("serial.log"), dir_->file("stderr.log"));
   ASSERT_TRUE(vmm.ok()) << vmm.error().message;
   ASSERT_TRUE(vmm->wait_for_serial("vsock: listening on port 5000", seconds(30)).ok())
       << vmm->serial();
@@ -123,8 +129,13 @@ TEST_F(GuestTest, VsockBulkTransferRespectsCreditBothWays) {
   std::snprintf(line, sizeof line, "vsock-bulk: received %zu bytes, fnv1a %016" PRIx64, kBytes,
                 sum);
   EXPECT_TRUE(has_line(*e, line)) << "missing \"" << line << "\"\n" << describe(*e);
+  EXPECT_TRUE(
+      has_line(*e, std::string("virtio-vsock: slot 0 gsi 5: guest cid 3") + GetParam().suffix))
+      << describe(*e);
   EXPECT_TRUE(has_line(*e, "vsock-bulk: sent 32768 bytes")) << describe(*e);
 }
+
+INSTANTIATE_TEST_SUITE_P(Vsock, VsockRingTest, ::testing::ValuesIn(kRingCases), ring_name);
 
 TEST_F(GuestTest, VsockMalformedRequestsAreRefusedWithoutHostSockets) {
   std::string uds = dir_->file("vsock.sock");

@@ -40,9 +40,10 @@ void blk_probe(uint64_t base, unsigned slot, unsigned gsi) {
   d->capacity = virtio_config_read64(&d->dev, 0); /* §5.2.4: capacity in 512-byte sectors */
   irq_register(gsi, blk_irq, d);
   virtio_finish_init(&d->dev);
-  kprintf("virtio-blk: disk %u at slot %u gsi %u: %lu sectors%s%s\n", disk_count, slot, gsi,
+  kprintf("virtio-blk: disk %u at slot %u gsi %u: %lu sectors%s%s%s%s\n", disk_count, slot, gsi,
           d->capacity, d->dev.features & (1ull << kFeatureRo) ? ", read-only" : "",
-          d->dev.features & (1ull << kFeatureFlush) ? ", flush" : "");
+          d->dev.features & (1ull << kFeatureFlush) ? ", flush" : "",
+          d->q.indirect ? ", indirect" : "", d->q.event_idx ? ", event-idx" : "");
   disk_count++;
 }
 

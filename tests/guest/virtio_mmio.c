@@ -45,6 +45,14 @@ enum { kQueuePages = 8 };
 
 static uint8_t queue_pages[kQueuePages][4096] __attribute__((aligned(4096)));
 static unsigned queue_pages_used;
+static uint64_t ring_features;
+
+void virtio_set_ring_features(uint64_t features) { ring_features = features; }
+
+/* Store-then-load ordering between the driver's ring index writes and its
+ * reads of the device's event fields (§2.7.10): the LOCK ADD full barrier
+ * Linux uses for smp_mb() on x86-64, which PVM's CPL0 emulator runs. */
+static inline void full_barrier(void) { __asm__ volatile("lock; addl $0, -4(%%rsp)" ::: "memory", "cc"); }
 
 static uint32_t rd(struct virtio_dev *d, uint32_t off) { return mmio_read32(d->base + off); }
 static void wr(struct virtio_dev *d, uint32_t off, uint32_t v) { mmio_write32(d->base + off, v); }
@@ -63,7 +71,7 @@ void virtio_begin_init(struct virtio_dev *dev, uint64_t wanted) {
     vm_fail("virtio slot %u: device does not offer VIRTIO_F_VERSION_1 (features %lx)", dev->slot,
             offered);
   }
-  dev->features = offered & (wanted | (1ull << kVirtioFeatureVersion1));
+  dev->features = offered & (wanted | ring_features | (1ull << kVirtioFeatureVersion1));
   wr(dev, kDriverFeaturesSel, 0);
   wr(dev, kDriverFeatures, (uint32_t)dev->features);
   wr(dev, kDriverFeaturesSel, 1);
@@ -119,7 +127,11 @@ void virtq_setup(struct virtq *q, struct virtio_dev *dev, uint16_t index) {
   for (uint16_t i = 0; i < q->size; i++) q->desc[i].next = (uint16_t)(i + 1);
   q->free_head = 0;
   q->num_free = q->size;
-  q->last_used = q->avail_idx = 0;
+  q->last_used = q->avail_idx = q->kicked_idx = 0;
+  q->indirect = dev->features & (1ull << kVirtioFeatureIndirectDesc);
+  q->event_idx = dev->features & (1ull << kVirtioFeatureEventIdx);
+  /* Indirect tables fill [1024, 2048) of the page: 16 heads x 4 x 16 bytes. */
+  q->indirect_tables = (volatile struct virtq_desc(*)[kVirtqIndirectMax])(page + 1024);
   wr(dev, kQueueNum, q->size);
   uint64_t desc = (uint64_t)q->desc, avail = (uint64_t)q->avail, used = (uint64_t)q->used;
   wr(dev, kQueueDescLow, (uint32_t)desc);
@@ -133,8 +145,38 @@ void virtq_setup(struct virtq *q, struct virtio_dev *dev, uint16_t index) {
     vm_fail("virtio slot %u: queue %u refused QueueReady", dev->slot, index);
 }
 
+/* used_event sits after the avail ring, avail_event after the used ring
+ * (§2.7.6, §2.7.8). */
+static volatile uint16_t *used_event(struct virtq *q) { return &q->avail[2 + q->size]; }
+static volatile uint16_t *avail_event(struct virtq *q) {
+  return (volatile uint16_t *)(q->used + 4 + 8 * q->size);
+}
+
 int virtq_add(struct virtq *q, const struct virtq_buf *bufs, unsigned n) {
-  if (n == 0 || n > q->num_free) return -1;
+  if (n == 0) return -1;
+  if (q->indirect && n > 1 && n <= kVirtqIndirectMax && q->num_free >= 1) {
+    /* One ring descriptor pointing at a table of n (§2.7.5.3). */
+    uint16_t head = q->free_head;
+    volatile struct virtq_desc *table = q->indirect_tables[head];
+    for (unsigned k = 0; k < n; k++) {
+      table[k].addr = (uint64_t)bufs[k].addr;
+      table[k].len = bufs[k].len;
+      table[k].flags = (uint16_t)((bufs[k].device_writes ? kVirtqDescWrite : 0) |
+                                  (k + 1 < n ? kVirtqDescNext : 0));
+      table[k].next = (uint16_t)(k + 1);
+    }
+    q->desc[head].addr = (uint64_t)table;
+    q->desc[head].len = (uint32_t)(n * sizeof(struct virtq_desc));
+    q->desc[head].flags = kVirtqDescIndirect;
+    q->free_head = q->desc[head].next;
+    q->num_free--;
+    q->avail[2 + q->avail_idx % q->size] = head;
+    barrier();
+    q->avail_idx++;
+    q->avail[1] = q->avail_idx;
+    return head;
+  }
+  if (n > q->num_free) return -1;
   uint16_t head = q->free_head, i = head, last = head;
   for (unsigned k = 0; k < n; k++) {
     q->desc[i].addr = (uint64_t)bufs[k].addr;
@@ -157,6 +199,14 @@ int virtq_add(struct virtq *q, const struct virtq_buf *bufs, unsigned n) {
 }
 
 void virtq_kick(struct virtq *q) {
+  if (q->event_idx) {
+    /* Notify only if avail_event lies in (kicked_idx, avail_idx]
+     * (vring_need_event, §2.7.10). */
+    full_barrier();
+    uint16_t event = *avail_event(q), new_idx = q->avail_idx, old = q->kicked_idx;
+    q->kicked_idx = new_idx;
+    if ((uint16_t)(new_idx - event - 1) >= (uint16_t)(new_idx - old)) return;
+  }
   barrier();
   wr(q->dev, kQueueNotify, q->index);
 }
@@ -183,6 +233,12 @@ bool virtq_get_used(struct virtq *q, uint32_t *id, uint32_t *len) {
   q->free_head = (uint16_t)head;
   q->num_free = (uint16_t)(q->num_free + n);
   *id = head;
+  if (q->event_idx) {
+    /* Ask for an interrupt when the next used entry appears, and order
+     * that store before the caller re-reads the used index. */
+    *used_event(q) = q->last_used;
+    full_barrier();
+  }
   return true;
 }
 

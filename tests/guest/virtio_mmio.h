@@ -10,10 +10,14 @@ enum {
   kVirtioMagic = 0x74726976, /* "virt" */
   kVirtioDeviceBlock = 2,
   kVirtioDeviceVsock = 19,
+  kVirtioFeatureIndirectDesc = 28, /* §2.7.5.3 */
+  kVirtioFeatureEventIdx = 29,     /* §2.7.7.2, §2.7.10 */
   kVirtioFeatureVersion1 = 32,
   kVirtqMaxSize = 16, /* what this driver asks for; plenty for one request at a time */
   kVirtqDescNext = 1,
   kVirtqDescWrite = 2,
+  kVirtqDescIndirect = 4,
+  kVirtqIndirectMax = 4, /* descriptors per indirect table */
 };
 
 struct virtq_desc {
@@ -44,7 +48,15 @@ struct virtq {
   volatile uint16_t *avail; /* flags, idx, ring[size] */
   volatile uint8_t *used;   /* flags, idx, ring[size] of virtq_used_elem */
   uint16_t free_head, num_free, last_used, avail_idx;
+  bool indirect;           /* VIRTIO_F_INDIRECT_DESC negotiated */
+  bool event_idx;          /* VIRTIO_F_EVENT_IDX negotiated */
+  uint16_t kicked_idx;     /* avail idx at the last notify decision */
+  volatile struct virtq_desc (*indirect_tables)[kVirtqIndirectMax]; /* one per head */
 };
+
+/* Ring features (indirect descriptors, event index) every driver asks for,
+ * from thaw.ring= on the command line; none by default. */
+void virtio_set_ring_features(uint64_t features);
 
 struct virtq_buf {
   const void *addr;
@@ -52,8 +64,8 @@ struct virtq_buf {
   bool device_writes;
 };
 
-/* Reset, ACKNOWLEDGE, DRIVER, negotiate `wanted` (VERSION_1 is required
- * and always added), FEATURES_OK. Fails the VM with the reason on refusal. */
+/* Reset, ACKNOWLEDGE, DRIVER, negotiate `wanted` plus the ring features
+ * (VERSION_1 is required and always added), FEATURES_OK. Fails the VM with the reason on refusal. */
 void virtio_begin_init(struct virtio_dev *dev, uint64_t wanted);
 /* DRIVER_OK after the queues are set up. */
 void virtio_finish_init(struct virtio_dev *dev);

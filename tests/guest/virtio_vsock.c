@@ -103,7 +103,8 @@ void vsock_probe(uint64_t base, unsigned slot, unsigned gsi) {
   virtq_kick(&vs.event);
   vs.next_port = kFirstLocalPort;
   vs.present = true;
-  kprintf("virtio-vsock: slot %u gsi %u: guest cid %lu\n", slot, gsi, vs.cid);
+  kprintf("virtio-vsock: slot %u gsi %u: guest cid %lu%s%s\n", slot, gsi, vs.cid,
+          vs.tx.indirect ? ", indirect" : "", vs.tx.event_idx ? ", event-idx" : "");
 }
 
 /* Sends one packet and waits until the device has taken it (the TX
