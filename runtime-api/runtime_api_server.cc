@@ -474,10 +474,13 @@ void RuntimeApiServer::restored() {
   }
 }
 
-void RuntimeApiServer::reset_after_runtime_exit() {
+std::vector<std::string> RuntimeApiServer::reset_after_runtime_exit() {
   state_ = RuntimeApiState::kInit;
   current_id_.clear();
+  std::vector<std::string> dropped;
+  for (auto& [id, inv] : queue_) dropped.push_back(std::move(id));
   queue_.clear();
+  return dropped;
 }
 
 void RuntimeApiServer::reply(Connection& c, unsigned status, std::string_view body,

@@ -12,6 +12,7 @@
 #include <span>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "common/io_loop.h"
 #include "common/result.h"
@@ -72,8 +73,9 @@ class RuntimeApiServer {
   void deliver(std::string request_id, Invocation invocation);
   // Ends the snapshot wait: the parked GET /runtime/restore/next returns 200.
   void restored();
-  // The runtime died mid-invocation: forget it so a restarted runtime starts clean.
-  void reset_after_runtime_exit();
+  // The runtime died: forget its state so a restarted runtime starts clean.
+  // Returns the ids of invocations that were queued but never handed out.
+  std::vector<std::string> reset_after_runtime_exit();
 
   struct Connection;
 

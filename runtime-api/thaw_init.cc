@@ -351,7 +351,14 @@ void ThawInit::runtime_exited(int status) {
                   exit_code_of(status)};
     send(FrameType::kInitError, "", encode_error_report(r));
   }
-  server_->reset_after_runtime_exit();
+  // Invocations queued behind a runtime that is gone get an answer too:
+  // the host must never wait on an id nobody will serve.
+  for (const auto& id : server_->reset_after_runtime_exit()) {
+    std::string msg = fmt::format("RequestId: {} Error: Runtime exited with error: {}", id, what);
+    ErrorReport r{"Runtime.ExitError", error_body_json("Runtime.ExitError", msg),
+                  exit_code_of(status)};
+    send(FrameType::kError, id, encode_error_report(r));
+  }
 }
 
 void ThawInit::finish(const std::string& why) {

@@ -400,7 +400,10 @@ TEST_F(RuntimeApi, RuntimeDyingMidInvocationLeavesServerUsable) {
                                    "Content-Length: 50\r\n\r\nhalf",
                                    kId));
   }  // the runtime dies: the socket closes with half a body sent
-  on_loop([&] { server_->reset_after_runtime_exit(); });
+  deliver("queued-behind", "{}");
+  std::vector<std::string> dropped;
+  on_loop([&] { dropped = server_->reset_after_runtime_exit(); });
+  EXPECT_EQ(dropped, std::vector<std::string>{"queued-behind"});
   EXPECT_EQ(server_->state(), RuntimeApiState::kInit);
   // A restarted runtime parks in GET /next and dies too: its closed
   // connection must leave the waiter list, not swallow the next invocation.
