@@ -5,23 +5,17 @@
 // control socket; blk and vsock have their own files. Skips only when
 // /dev/kvm is absent.
 #include <gtest/gtest.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 
 #include <boost/json.hpp>
 #include <cinttypes>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <sstream>
 #include <string>
 #include <thread>
 
-#include "common/file_util.h"
-#include "common/unique_fd.h"
 #include "tests/guest/control_client.h"
 #include "tests/guest/guest_fixture.h"
-#include "tests/guest/vsock_host.h"
 
 namespace thaw::testguest {
 namespace {
