@@ -3,8 +3,13 @@
 #include <arpa/inet.h>
 #include <sys/socket.h>
 
+// GCC's -Wmaybe-uninitialized misfires inside Beast's boost::optional use
+// (sanitizer and -O3 builds); the headers are not ours to change.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
+#pragma GCC diagnostic pop
 #include <functional>
 
 namespace thaw {
