@@ -14,5 +14,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir "$work/corpus"
 "$gen" "$work/corpus"
-"$fuzz" -max_total_time="$secs" -rss_limit_mb=2048 -max_len=65536 -timeout=10 \
+# The target keeps its scratch directory under TMPDIR; inside $work it goes
+# away with the rest.
+TMPDIR=$work "$fuzz" -max_total_time="$secs" -rss_limit_mb=2048 -max_len=65536 -timeout=10 \
   -print_final_stats=1 -artifact_prefix=./zip_intake_fuzz- "$work/corpus"
