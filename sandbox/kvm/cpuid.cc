@@ -12,6 +12,7 @@ namespace {
 // Documentation/virt/kvm/x86/cpuid.rst.
 constexpr uint32_t kLeafVendor = 0x0;
 constexpr uint32_t kLeafFeatures = 0x1;
+constexpr uint32_t kLeafCacheParams = 0x4;
 constexpr uint32_t kLeafTopology = 0xB;
 constexpr uint32_t kLeafTopologyV2 = 0x1F;
 constexpr uint32_t kLeafKvmSignature = 0x4000'0000;
@@ -87,6 +88,48 @@ void set_apic_id(kvm_cpuid_entry2& leaf1, uint32_t vcpu_id, uint32_t vcpu_count)
   }
 }
 
+// Bits needed to number `count` items: the APIC-id shift of a topology level.
+uint32_t id_bits(uint32_t count) {
+  uint32_t bits = 0;
+  while ((1u << bits) < count) ++bits;
+  return bits;
+}
+
+// The guest's topology is one package of `vcpu_count` single-threaded cores
+// whatever the host has, so the host's SMT/core counts in leaves 4 and 0xB
+// (Intel SDM vol. 2A, CPUID leaf 04H and 0BH) are replaced, as Firecracker
+// does; otherwise Linux derives packages and siblings from the host's
+// numbers and mis-sizes its scheduler domains.
+void set_topology(kvm_cpuid_entry2& e, uint32_t vcpu_id, uint32_t vcpu_count) {
+  constexpr uint32_t kLevelSmt = 1, kLevelCore = 2;
+  switch (e.index) {
+    case 0:  // SMT level: one thread per core
+      e.eax = 0;
+      e.ebx = 1;
+      e.ecx = (kLevelSmt << 8) | e.index;
+      break;
+    case 1:  // core level: every vCPU in one package
+      e.eax = id_bits(vcpu_count);
+      e.ebx = vcpu_count;
+      e.ecx = (kLevelCore << 8) | e.index;
+      break;
+    default:  // no further levels
+      e.eax = 0;
+      e.ebx = 0;
+      e.ecx = e.index;
+      break;
+  }
+  e.edx = vcpu_id;  // the x2APIC id of the executing CPU, in every subleaf
+}
+
+void set_cache_sharing(kvm_cpuid_entry2& e, uint32_t vcpu_count) {
+  // CPUID.4:EAX[31:26] = cores per package - 1; [25:14] = threads sharing
+  // this cache - 1: private L1/L2, an L3 shared by the whole package.
+  uint32_t level = (e.eax >> 5) & 0x7;
+  uint32_t sharing = level >= 3 ? vcpu_count - 1 : 0;
+  e.eax = (e.eax & 0x3fffu) | ((sharing & 0xfffu) << 14) | (((vcpu_count - 1) & 0x3fu) << 26);
+}
+
 std::vector<kvm_cpuid_entry2> standard_model(const std::vector<kvm_cpuid_entry2>& supported,
                                              uint32_t vcpu_id, uint32_t vcpu_count) {
   std::vector<kvm_cpuid_entry2> out = supported;
@@ -96,10 +139,18 @@ std::vector<kvm_cpuid_entry2> standard_model(const std::vector<kvm_cpuid_entry2>
         set_apic_id(e, vcpu_id, vcpu_count);
         e.ecx |= kEcxHypervisor;
         break;
+      case kLeafCacheParams:
+        // Subleaves past the last cache have type 0 and stay all zero.
+        if ((e.eax & 0x1f) != 0) set_cache_sharing(e, vcpu_count);
+        break;
       case kLeafTopology:
       case kLeafTopologyV2:
-        // EDX is the x2APIC ID of the executing CPU in every subleaf.
-        e.edx = vcpu_id;
+        set_topology(e, vcpu_id, vcpu_count);
+        break;
+      case kLeafAddressSizes:
+        // AMD: ECX[7:0] = logical processors in the package - 1; APIC id
+        // size 0 means "derive it from that count" (AMD APM vol. 3, E.4.7).
+        e.ecx = (e.ecx & ~0xf0ffu) | ((vcpu_count - 1) & 0xffu);
         break;
       default:
         break;

@@ -26,8 +26,15 @@ std::vector<kvm_cpuid_entry2> host() {
       leaf(0x0, 0xd, 0x68747541, 0x444d4163, 0x69746e65),  // "AuthenticAMD"
       leaf(0x1, 0x00a00f11, 0x00000800, 0xffffffff, 0xffffffff),
       leaf(0x7, 0, 0xffffffff, 0xffffffff, 0xffffffff, 0, KVM_CPUID_FLAG_SIGNIFCANT_INDEX),
-      leaf(0xb, 0, 1, 0x100, 7, 0, KVM_CPUID_FLAG_SIGNIFCANT_INDEX),
-      leaf(0xb, 4, 2, 0x201, 7, 1, KVM_CPUID_FLAG_SIGNIFCANT_INDEX),
+      // Host: L1d private to 2 threads, L3 shared by 32, 16 cores per package.
+      leaf(0x4, (15u << 26) | (1u << 14) | (1 << 5) | 1, 0x1c0003f, 0x3f, 0, 0,
+           KVM_CPUID_FLAG_SIGNIFCANT_INDEX),
+      leaf(0x4, (15u << 26) | (31u << 14) | (3 << 5) | 3, 0x3c0003f, 0x3fff, 4, 1,
+           KVM_CPUID_FLAG_SIGNIFCANT_INDEX),
+      leaf(0x4, 0, 0, 0, 0, 2, KVM_CPUID_FLAG_SIGNIFCANT_INDEX),
+      // Host: 2 threads per core, 32 logical processors per package.
+      leaf(0xb, 1, 2, 0x100, 7, 0, KVM_CPUID_FLAG_SIGNIFCANT_INDEX),
+      leaf(0xb, 5, 32, 0x201, 7, 1, KVM_CPUID_FLAG_SIGNIFCANT_INDEX),
       leaf(0xd, 0x7, 0x340, 0x340, 0, 0, KVM_CPUID_FLAG_SIGNIFCANT_INDEX),
       leaf(0x40000000, 0x40000001, 0x4b4d564b, 0x564b4d56, 0x4d),  // "KVMKVMKVM"
       leaf(0x40000001, 0x01007afb | (1u << 11) | (1u << 13), 0, 0, 0),
@@ -55,8 +62,26 @@ TEST(CpuModel, StandardSetsApicIdsHypervisorBitAndTopologyIds) {
   EXPECT_EQ((l1->ebx >> 16) & 0xff, 4u);
   EXPECT_EQ(l1->ebx & 0xff00, 0x800u) << "CLFLUSH size kept";
   EXPECT_TRUE(l1->ecx & (1u << 31));
-  EXPECT_EQ(find_cpuid(*out, 0xb, 0)->edx, 2u);
-  EXPECT_EQ(find_cpuid(*out, 0xb, 1)->edx, 2u);
+  const auto* smt = find_cpuid(*out, 0xb, 0);
+  const auto* core = find_cpuid(*out, 0xb, 1);
+  ASSERT_TRUE(smt && core);
+  EXPECT_EQ(smt->edx, 2u);
+  EXPECT_EQ(core->edx, 2u);
+  EXPECT_EQ(smt->ebx, 1u) << "one thread per core, not the host's two";
+  EXPECT_EQ(smt->eax, 0u);
+  EXPECT_EQ(smt->ecx, 0x100u);
+  EXPECT_EQ(core->ebx, 4u) << "four vCPUs in the package, not the host's 32";
+  EXPECT_EQ(core->eax, 2u) << "APIC id shift for 4 cores";
+  EXPECT_EQ(core->ecx, 0x201u);
+  const auto* l1d = find_cpuid(*out, 0x4, 0);
+  const auto* l3 = find_cpuid(*out, 0x4, 1);
+  ASSERT_TRUE(l1d && l3);
+  EXPECT_EQ(l1d->eax >> 26, 3u) << "cores per package - 1";
+  EXPECT_EQ((l1d->eax >> 14) & 0xfff, 0u) << "L1 private";
+  EXPECT_EQ((l3->eax >> 14) & 0xfff, 3u) << "L3 shared by the 4 vCPUs";
+  EXPECT_EQ(l3->eax & 0x3fff, (3u << 5) | 3) << "cache level and type kept";
+  EXPECT_EQ(find_cpuid(*out, 0x4, 2)->eax, 0u) << "the terminating subleaf stays empty";
+  EXPECT_EQ(find_cpuid(*out, 0x80000008)->ecx & 0xff, 3u);
   EXPECT_NE(find_cpuid(*out, 7), nullptr) << "standard keeps host leaves";
   EXPECT_EQ(find_cpuid(*out, 0)->ebx, 0x68747541u) << "standard keeps the host vendor";
 }
