@@ -89,14 +89,14 @@ Result<std::span<uint8_t>> GuestMemory::slice(uint64_t gpa, uint64_t len) const 
 Result<void> GuestMemory::read(uint64_t gpa, std::span<uint8_t> out) const {
   auto s = slice(gpa, out.size());
   if (!s) return std::move(s).error();
-  std::memcpy(out.data(), s->data(), out.size());
+  if (!out.empty()) std::memcpy(out.data(), s->data(), out.size());
   return Ok();
 }
 
 Result<void> GuestMemory::write(uint64_t gpa, std::span<const uint8_t> in) const {
   auto s = slice(gpa, in.size());
   if (!s) return std::move(s).error();
-  std::memcpy(s->data(), in.data(), in.size());
+  if (!in.empty()) std::memcpy(s->data(), in.data(), in.size());
   return Ok();
 }
 
