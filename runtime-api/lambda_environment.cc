@@ -22,7 +22,8 @@ bool is_reserved_variable(std::string_view name) {
 }
 
 std::vector<std::string> lambda_environment(const InitConfig& c,
-                                            std::vector<std::string>* dropped) {
+                                            std::vector<std::string>* dropped,
+                                            uint16_t api_port) {
   std::map<std::string, std::string> env;
   env["_HANDLER"] = c.handler;
   env["AWS_REGION"] = c.region;
@@ -36,7 +37,7 @@ std::vector<std::string> lambda_environment(const InitConfig& c,
   env["AWS_LAMBDA_LOG_GROUP_NAME"] = c.log_group;
   env["AWS_LAMBDA_LOG_STREAM_NAME"] = c.log_stream;
   env["AWS_LAMBDA_INITIALIZATION_TYPE"] = c.initialization_type;
-  env["AWS_LAMBDA_RUNTIME_API"] = "127.0.0.1:9001";
+  env["AWS_LAMBDA_RUNTIME_API"] = "127.0.0.1:" + std::to_string(api_port);
   env["LAMBDA_TASK_ROOT"] = kTaskRoot;
   env["LAMBDA_RUNTIME_DIR"] = kRuntimeDir;
   if (!c.credentials.access_key_id.empty()) {

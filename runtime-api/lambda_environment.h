@@ -3,6 +3,7 @@
 // thaw-init, unit-tested on their own.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -20,7 +21,8 @@ inline constexpr char kRuntimeDir[] = "/var/runtime";
 // names a reserved one (AWS_REGION, _HANDLER, ...) is dropped and listed
 // in `dropped` so the caller can log it.
 std::vector<std::string> lambda_environment(const InitConfig& config,
-                                            std::vector<std::string>* dropped = nullptr);
+                                            std::vector<std::string>* dropped = nullptr,
+                                            uint16_t api_port = 9001);
 
 // True for variables Lambda reserves (the function may not set them).
 bool is_reserved_variable(std::string_view name);

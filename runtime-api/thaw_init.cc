@@ -147,7 +147,7 @@ void ThawInit::handle_init_config(std::span<const uint8_t> payload) {
   std::vector<std::string> dropped;
   RuntimeSpawn spec;
   spec.path = *bootstrap;
-  spec.env = lambda_environment(*config_, &dropped);
+  spec.env = lambda_environment(*config_, &dropped, options_.api_port);
   spec.uid = config_->run_as_uid;
   spec.gid = config_->run_as_gid;
   for (const auto& name : dropped) {

@@ -33,6 +33,7 @@ TEST(LambdaEnvironment, ReservedVariablesFromConfigAndFunctionOverrides) {
   EXPECT_FALSE(std::any_of(env.begin(), env.end(),
                            [](const std::string& e) { return e.starts_with("AWS_ACCESS_KEY_ID="); }))
       << "no credentials configured: none exported";
+  EXPECT_TRUE(has(lambda_environment(c, nullptr, 9123), "AWS_LAMBDA_RUNTIME_API=127.0.0.1:9123"));
   std::set<std::string> names;
   for (const auto& e : env) EXPECT_TRUE(names.insert(e.substr(0, e.find('='))).second) << e;
 }
