@@ -1,0 +1,196 @@
+// restore_machine(): check, map, create, wire, set state, notify
+// (vm_snapshot.h). Every check that can refuse the snapshot runs before
+// a KVM VM exists, so a bad snapshot starts nothing.
+#include <time.h>
+
+#include <fmt/format.h>
+
+#include "sandbox/devices/virtio/mmio_transport.h"
+#include "sandbox/devices/virtio/virtio_blk.h"
+#include "sandbox/devices/virtio/vsock_device.h"
+#include "sandbox/kvm/kvm_system.h"
+#include "snapshot/machine_devices.h"
+#include "snapshot/machine_state.h"
+#include "snapshot/memory_file.h"
+#include "snapshot/state_file.h"
+#include "snapshot/vm_snapshot.h"
+
+namespace thaw::snapshot {
+
+namespace {
+
+using sandbox::Vmm;
+using sandbox::VmmConfig;
+
+uint64_t now_ns() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+// The machine the restore config asks for must be the one in the snapshot:
+// guest RAM size and layout, vCPU count, CPU model and the CPUID table this
+// host would present. Each refusal names both values and the fix.
+Result<void> check_machine(const MachineInfo& saved, const VmmConfig& config,
+                           const sandbox::KvmSystem& kvm) {
+  if (saved.memory_size != config.mem_mib << 20) {
+    return Error::format("snapshot has {} bytes of guest RAM but the restore asks for --mem {} "
+                         "MiB; restore with --mem {}",
+                         saved.memory_size, config.mem_mib, saved.memory_size >> 20);
+  }
+  if (saved.vcpu_count != config.vcpus) {
+    return Error::format("snapshot has {} vCPU(s) but the restore asks for --vcpus {}; restore "
+                         "with --vcpus {}",
+                         saved.vcpu_count, config.vcpus, saved.vcpu_count);
+  }
+  std::string_view model = sandbox::cpu_model_name(config.cpu_model);
+  if (saved.cpu_model != model) {
+    return Error::format("snapshot was made with CPU model '{}' but this restore uses '{}'; "
+                         "restore with --cpu-model {} or re-create the snapshot",
+                         saved.cpu_model, model, saved.cpu_model);
+  }
+  auto supported = kvm.supported_cpuid();
+  if (!supported) return std::move(supported).error();
+  auto current = sandbox::apply_cpu_model(*supported, config.cpu_model, 0, config.vcpus);
+  if (!current) return std::move(current).error();
+  return check_cpuid_compatible(saved.cpuid, *current);
+}
+
+Result<void> check_layout(const MachineInfo& saved, const sandbox::GuestMemory& memory) {
+  const auto& have = memory.regions();
+  bool same = have.size() == saved.regions.size();
+  for (size_t i = 0; same && i < have.size(); ++i) {
+    same = have[i].guest_base == saved.regions[i].guest_base &&
+           have[i].size == saved.regions[i].size &&
+           have[i].file_offset == saved.regions[i].file_offset;
+  }
+  if (same) return Ok();
+  return Error::format("snapshot's guest memory layout ({} regions) differs from the one this "
+                       "build gives {} bytes of RAM ({} regions); re-create the snapshot with "
+                       "this build",
+                       saved.regions.size(), memory.size(), have.size());
+}
+
+// Every device the restored machine has must find its blob, and every
+// blob its device: a half-restored machine would run with power-on
+// devices under a guest that believes they are configured.
+Result<void> restore_devices(Vmm& vmm, const std::vector<DeviceState>& saved) {
+  auto attached = vmm.devices();
+  std::vector<bool> used(saved.size(), false);
+  for (const auto& d : attached) {
+    std::string key = device_key(d);
+    const DeviceState* blob = nullptr;
+    for (size_t i = 0; i < saved.size(); ++i) {
+      if (!used[i] && saved[i].name == key) {
+        blob = &saved[i];
+        used[i] = true;
+        break;
+      }
+    }
+    if (blob == nullptr) {
+      return Error::format("the snapshot has no state for device {}; restore with the same "
+                           "devices (--disk count, --vsock-uds) as when it was made",
+                           key);
+    }
+    if (auto r = d.device->restore_state(blob->blob); !r) return std::move(r).error().context(key);
+  }
+  for (size_t i = 0; i < saved.size(); ++i) {
+    if (!used[i]) {
+      return Error::format("the snapshot has state for device {} that this restore does not "
+                           "create; restore with the same devices (--disk count, --vsock-uds)",
+                           saved[i].name);
+    }
+  }
+  return Ok();
+}
+
+// After the state is in: vsock connections did not survive (their host
+// sockets belong to the old process), so the guest is told to drop them
+// (virtio 1.2 §5.10.6.7); a disk rebound to another image may have another
+// size, which the guest learns through a config-change interrupt.
+Result<void> rebind_devices(Vmm& vmm) {
+  for (const auto& d : vmm.devices()) {
+    auto* transport = dynamic_cast<sandbox::virtio::MmioTransport*>(d.device.get());
+    if (transport == nullptr) continue;
+    auto& device = transport->device();
+    if (auto* vsock = dynamic_cast<sandbox::virtio::VsockDevice*>(&device)) {
+      vsock->send_transport_reset();
+    } else if (auto* blk = dynamic_cast<sandbox::virtio::VirtioBlk*>(&device)) {
+      if (auto r = blk->refresh_capacity(); !r) return std::move(r).error().context(device_key(d));
+    }
+  }
+  return Ok();
+}
+
+}  // namespace
+
+Result<RestoredMachine> restore_machine(const VmmConfig& config_in, const std::string& dir) {
+  RestoredMachine out;
+  uint64_t t0 = now_ns();
+  auto state = read_state_file(dir + "/" + kStateFileName);
+  if (!state) return std::move(state).error();
+  out.kind = state->machine.kind;
+  VmmConfig config = config_in;
+  // A restore loads no kernel; validate_config still wants a name for it.
+  config.kernel_path = dir;
+  config.initrd_path.clear();
+  if (auto r = sandbox::validate_config(config); !r) return std::move(r).error();
+  {
+    auto kvm = sandbox::KvmSystem::open();
+    if (!kvm) return std::move(kvm).error();
+    if (auto r = check_machine(state->machine, config, *kvm); !r) {
+      return std::move(r).error().context(dir);
+    }
+  }
+  if (state->vcpus.size() != state->machine.vcpu_count) {
+    return Error::format("{}: state file holds {} vCPU states for {} vCPUs (corrupt snapshot)",
+                         dir, state->vcpus.size(), state->machine.vcpu_count);
+  }
+  uint64_t t1 = now_ns();
+  out.timings.read_state_ns = t1 - t0;
+
+  auto memory = map_memory_file(dir + "/" + kMemoryFileName, state->machine.memory_size);
+  if (!memory) return std::move(memory).error();
+  if (auto r = check_layout(state->machine, *memory); !r) return std::move(r).error().context(dir);
+  uint64_t t2 = now_ns();
+  out.timings.map_memory_ns = t2 - t1;
+
+  auto vmm = Vmm::create(config, std::move(*memory));
+  if (!vmm) return std::move(vmm).error();
+  uint64_t t3 = now_ns();
+  out.timings.create_vm_ns = t3 - t2;
+
+  auto virtio_count = attach_machine_devices(**vmm, config);
+  if (!virtio_count) return std::move(virtio_count).error();
+  uint64_t t4 = now_ns();
+  out.timings.devices_ns = t4 - t3;
+
+  // VM and vCPUs before devices: a device that raises an interrupt as it
+  // re-activates must find the IOAPIC and LAPIC already routing it.
+  if (auto r = restore_vm((*vmm)->vm(), state->vm); !r) return std::move(r).error();
+  auto supported = (*vmm)->kvm().supported_cpuid();
+  if (!supported) return std::move(supported).error();
+  std::vector<bool> seen(state->machine.vcpu_count, false);
+  for (const VcpuState& vcpu : state->vcpus) {
+    if (vcpu.index >= state->machine.vcpu_count || seen[vcpu.index]) {
+      return Error::format("{}: vCPU state for index {} of a {}-vCPU machine is out of range or "
+                           "repeated (corrupt snapshot)",
+                           dir, vcpu.index, state->machine.vcpu_count);
+    }
+    seen[vcpu.index] = true;
+    // Each vCPU gets its own table (APIC ids differ), from the same model
+    // that check_machine compared against the snapshot.
+    auto cpuid = sandbox::apply_cpu_model(*supported, config.cpu_model, vcpu.index, config.vcpus);
+    if (!cpuid) return std::move(cpuid).error();
+    if (auto r = restore_vcpu((*vmm)->vcpu(vcpu.index), vcpu, *cpuid); !r) {
+      return std::move(r).error().context(fmt::format("vCPU {}", vcpu.index));
+    }
+  }
+  if (auto r = restore_devices(**vmm, state->devices); !r) return std::move(r).error();
+  if (auto r = rebind_devices(**vmm); !r) return std::move(r).error();
+  out.timings.set_state_ns = now_ns() - t4;
+  out.vmm = std::move(*vmm);
+  return out;
+}
+
+}  // namespace thaw::snapshot

@@ -1,0 +1,69 @@
+// Save and restore of a whole microVM: the orchestration over machine_state
+// (vCPU/VM KVM state), the devices' own blobs, memory_file and state_file.
+// thaw-vmm's `snapshot` op and `--restore DIR` use it; so do the tests.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "common/result.h"
+#include "sandbox/vmm/vmm.h"
+#include "snapshot/snapshot_state.h"
+
+namespace thaw::snapshot {
+
+// A snapshot directory holds these files. `state` is renamed into place
+// last, so a directory with a `state` file is complete.
+inline constexpr char kStateFileName[] = "state";
+inline constexpr char kMemoryFileName[] = "memory";
+
+// How long save waits for virtio requests the backends still have in the
+// kernel (a disk write on a slow device) before giving up.
+inline constexpr int kDrainTimeoutMs = 5000;
+
+struct SaveStats {
+  uint64_t memory_bytes = 0;          // guest RAM (logical size of `memory`)
+  uint64_t memory_bytes_written = 0;  // non-zero pages actually written
+  uint64_t state_bytes = 0;
+  uint64_t pause_ns = 0;    // pause + drain
+  uint64_t capture_ns = 0;  // vCPU, VM and device state
+  uint64_t write_ns = 0;    // both files, fsync'ed
+};
+
+// Pauses `vmm` (if it runs), waits until no virtio request is in flight,
+// captures every vCPU, the VM and every device, and writes `dir`/memory and
+// `dir`/state (the directory is created if missing). The VM stays paused:
+// the caller resumes or stops it.
+Result<SaveStats> save_snapshot(sandbox::Vmm& vmm, const std::string& dir, SnapshotKind kind);
+
+// Phases of a restore in nanoseconds (CLOCK_MONOTONIC), for the benchmark
+// and the agent's cold-start metrics.
+struct RestoreTimings {
+  uint64_t read_state_ns = 0;   // read + checksum + decode + checks
+  uint64_t map_memory_ns = 0;   // open + mmap of the memory file
+  uint64_t create_vm_ns = 0;    // KVM VM, irqchip, vCPUs, IO thread
+  uint64_t devices_ns = 0;      // device creation and wiring
+  uint64_t set_state_ns = 0;    // VM, vCPU and device state
+};
+
+struct RestoredMachine {
+  std::unique_ptr<sandbox::Vmm> vmm;  // not started: call start()
+  SnapshotKind kind = SnapshotKind::kTest;
+  RestoreTimings timings;
+};
+
+// Restores the snapshot in `dir` into a new Vmm. `config` supplies the
+// host-side bindings chosen at restore time (disk paths, vsock socket,
+// serial, control socket); its mem_mib, vcpus and cpu_model must match the
+// snapshot's, and kernel_path/initrd_path/cmdline are ignored. A truncated,
+// corrupt, foreign or mismatched snapshot is refused before any VM exists.
+// After the state is set, every vsock device sends the guest a transport
+// reset and every disk re-reads its size (the guest is told if it changed).
+Result<RestoredMachine> restore_machine(const sandbox::VmmConfig& config, const std::string& dir);
+
+// The key a device's blob is stored under: bus, window base and name, e.g.
+// "pio@0x3f8:serial" or "mmio@0xd0000000:vsock".
+std::string device_key(const sandbox::Vmm::AttachedDevice& device);
+
+}  // namespace thaw::snapshot

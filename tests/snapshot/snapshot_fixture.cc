@@ -1,0 +1,107 @@
+#include "tests/snapshot/snapshot_fixture.h"
+
+#include <unistd.h>
+
+#include <cinttypes>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "sandbox/vmm/machine.h"
+#include "snapshot/vm_snapshot.h"
+
+namespace thaw::snapshot::testing {
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+bool wait_for_text(const std::string& path, const std::string& needle,
+                   std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (read_text(path).find(needle) != std::string::npos) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return false;
+}
+
+int check_counter_lines(const std::string& serial, std::string& why) {
+  std::istringstream in(serial.substr(0, serial.rfind('\n') + 1));
+  std::string line;
+  uint64_t x = 1;
+  int expected = 1;
+  while (std::getline(in, line)) {
+    int round = 0;
+    uint64_t lcg = 0;
+    if (std::sscanf(line.c_str(), "counter: %d lcg=%" SCNx64, &round, &lcg) != 2) continue;
+    for (uint64_t i = 0; i < kCounterStep; ++i) x = x * 6364136223846793005ull + 1442695040888963407ull;
+    if (round != expected || lcg != x) {
+      char want[64];
+      std::snprintf(want, sizeof want, "counter: %d lcg=%016" PRIx64, expected, x);
+      why = "line '" + line + "' where '" + want + "' was due";
+      return -1;
+    }
+    expected = round + 1;
+  }
+  return expected - 1;
+}
+
+void SnapshotTest::SetUp() {
+  if (::access("/dev/kvm", R_OK | W_OK) != 0) GTEST_SKIP() << "/dev/kvm is not accessible";
+  const char* guest = std::getenv("THAW_TEST_GUEST");
+  ASSERT_TRUE(guest != nullptr && *guest) << "THAW_TEST_GUEST is not set; run through meson test";
+  guest_ = guest;
+  std::string templ = "/tmp/thaw-snap-XXXXXX";
+  ASSERT_NE(::mkdtemp(templ.data()), nullptr);
+  dir_ = templ;
+}
+
+void SnapshotTest::TearDown() {
+  if (dir_.empty()) return;
+  std::error_code ec;
+  std::filesystem::remove_all(dir_, ec);
+}
+
+sandbox::VmmConfig SnapshotTest::counter_config(const std::string& serial) const {
+  sandbox::VmmConfig c;
+  c.kernel_path = guest_;
+  c.cmdline = kCounterCmdline;
+  c.mem_mib = 64;
+  c.vcpus = 1;
+  c.serial_path = serial;
+  c.cpu_model = sandbox::default_cpu_model();
+  return c;
+}
+
+void stop_vm(sandbox::Vmm& vmm) {
+  vmm.request_stop(sandbox::kExitClean, "test done");
+  vmm.wait();
+}
+
+Result<std::string> SnapshotTest::make_counter_snapshot(const std::string& snap_dir, int rounds) {
+  std::string serial = path("before-" + std::filesystem::path(snap_dir).filename().string());
+  int code = 0;
+  auto vmm = sandbox::build_machine(counter_config(serial), code);
+  if (!vmm) return std::move(vmm).error();
+  if (auto r = (*vmm)->start(); !r) return std::move(r).error();
+  // Round `rounds + 1` has begun printing: round `rounds` is complete.
+  if (!wait_for_text(serial, "counter: " + std::to_string(rounds + 1) + " ",
+                     std::chrono::seconds(30))) {
+    stop_vm(**vmm);
+    return Error::format("the counter guest did not reach round {}: {}", rounds + 1,
+                         read_text(serial));
+  }
+  auto saved = save_snapshot(**vmm, snap_dir, SnapshotKind::kTest);
+  stop_vm(**vmm);
+  if (!saved) return std::move(saved).error();
+  return read_text(serial);
+}
+
+}  // namespace thaw::snapshot::testing
