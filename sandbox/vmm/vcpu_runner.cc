@@ -75,9 +75,10 @@ VcpuRunner::VcpuRunner(std::unique_ptr<KvmVcpu> vcpu, Env env, RunGate& gate)
 VcpuRunner::~VcpuRunner() { join(); }
 
 void VcpuRunner::start() {
+  std::lock_guard lock(thread_mu_);
   thread_ = std::thread([this] { loop(); });
   handle_ = thread_.native_handle();
-  running_.store(true, std::memory_order_release);
+  signalable_ = true;
 }
 
 void VcpuRunner::set_immediate_exit(uint8_t value) {
@@ -88,12 +89,19 @@ void VcpuRunner::set_immediate_exit(uint8_t value) {
 
 void VcpuRunner::kick() {
   set_immediate_exit(1);
-  // Only a started thread can be signalled; one not yet started sees the
-  // stop or pause flag before its first KVM_RUN.
-  if (running_.load(std::memory_order_acquire)) ::pthread_kill(handle_, kick_signal());
+  // Only a started, not yet joined thread may be signalled (pthread_kill on
+  // a joined thread's handle is a use-after-free); one not yet started sees
+  // the stop or pause flag before its first KVM_RUN. The lock keeps join()
+  // from completing while a signal is being sent.
+  std::lock_guard lock(thread_mu_);
+  if (signalable_) ::pthread_kill(handle_, kick_signal());
 }
 
 void VcpuRunner::join() {
+  {
+    std::lock_guard lock(thread_mu_);
+    signalable_ = false;
+  }
   if (thread_.joinable()) thread_.join();
 }
 

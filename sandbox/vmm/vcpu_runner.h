@@ -86,7 +86,8 @@ class VcpuRunner {
   RunGate& gate_;
   std::thread thread_;
   pthread_t handle_{};
-  std::atomic<bool> running_{false};  // thread_ and handle_ are set
+  std::mutex thread_mu_;     // guards handle_ and signalable_ between kick() and join()
+  bool signalable_ = false;  // started and not yet joined
   bool io_pending_ = false;
 };
 

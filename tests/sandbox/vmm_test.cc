@@ -108,6 +108,23 @@ TEST(Vmm, GuestPrintsOnSerialAndEndsCleanlyThroughTheI8042) {
   EXPECT_EQ(devices[0].counters[1].second, 8u) << "serial bytes_written";
 }
 
+TEST(Vmm, DestroyAfterWaitWithSeveralVcpusDoesNotSignalJoinedThreads) {
+  REQUIRE_KVM();
+  // Regression: ~Vmm kicked vCPU threads that wait() had already joined
+  // (pthread_kill on a dead thread's handle), which crashed thaw-vmm at exit
+  // with 4 vCPUs. Several rounds because the crash depended on timing.
+  for (int round = 0; round < 5; ++round) {
+    int failure = 0;
+    auto m = make(hello_guest(), failure, 4);
+    ASSERT_TRUE(m->vmm);
+    ASSERT_TRUE(m->vmm->start());
+    EXPECT_EQ(m->vmm->wait(), kExitClean);
+    m->vmm->request_stop(kExitHostError, "a second stop is ignored");
+    EXPECT_EQ(m->vmm->wait(), kExitClean);
+    m->vmm.reset();
+  }
+}
+
 TEST(Vmm, TripleFaultEndsTheVmWithExit3AndTheRip) {
   REQUIRE_KVM();
   int failure = 0;
