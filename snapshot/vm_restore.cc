@@ -2,6 +2,9 @@
 // (vm_snapshot.h). Every check that can refuse the snapshot runs before
 // a KVM VM exists, so a bad snapshot starts nothing.
 #include <time.h>
+#include <unistd.h>
+
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -124,7 +127,17 @@ Result<void> rebind_devices(Vmm& vmm) {
 
 }  // namespace
 
-Result<RestoredMachine> restore_machine(const VmmConfig& config_in, const std::string& dir) {
+Result<WorkingSet> save_working_set(const Vmm& vmm, const std::string& dir) {
+  auto set = record_working_set(vmm.memory());
+  if (!set) return std::move(set).error();
+  if (auto r = write_working_set(dir + "/" + kWorkingSetFileName, *set); !r) {
+    return std::move(r).error();
+  }
+  return set;
+}
+
+Result<RestoredMachine> restore_machine(const VmmConfig& config_in, const std::string& dir,
+                                        const RestoreOptions& options) {
   RestoredMachine out;
   uint64_t t0 = now_ns();
   auto state = read_state_file(dir + "/" + kStateFileName);
@@ -142,6 +155,21 @@ Result<RestoredMachine> restore_machine(const VmmConfig& config_in, const std::s
       return std::move(r).error().context(dir);
     }
   }
+  std::optional<WorkingSet> working_set;
+  std::string working_set_path = dir + "/" + kWorkingSetFileName;
+  if (options.prefetch_working_set && ::access(working_set_path.c_str(), F_OK) == 0) {
+    auto set = read_working_set(working_set_path);
+    if (!set) {
+      return std::move(set).error().context(
+          "delete the working-set file to record it again, or restore without prefetch");
+    }
+    if (set->memory_size != state->machine.memory_size) {
+      return Error::format("{} was recorded for {} bytes of guest memory, the snapshot has {}; "
+                           "delete it to record it again",
+                           working_set_path, set->memory_size, state->machine.memory_size);
+    }
+    working_set = std::move(*set);
+  }
   if (state->vcpus.size() != state->machine.vcpu_count) {
     return Error::format("{}: state file holds {} vCPU states for {} vCPUs (corrupt snapshot)",
                          dir, state->vcpus.size(), state->machine.vcpu_count);
@@ -154,6 +182,16 @@ Result<RestoredMachine> restore_machine(const VmmConfig& config_in, const std::s
   if (auto r = check_layout(state->machine, *memory); !r) return std::move(r).error().context(dir);
   uint64_t t2 = now_ns();
   out.timings.map_memory_ns = t2 - t1;
+  if (working_set) {
+    // Before KVM sees the memory: the guest's first accesses then find
+    // their pages mapped instead of faulting them in one by one.
+    auto stats = prefetch_working_set(*memory, *working_set);
+    if (!stats) return std::move(stats).error().context(working_set_path);
+    out.prefetched = *stats;
+    uint64_t t = now_ns();
+    out.timings.prefetch_ns = t - t2;
+    t2 = t;
+  }
 
   auto vmm = Vmm::create(config, std::move(*memory));
   if (!vmm) return std::move(vmm).error();

@@ -10,6 +10,7 @@
 #include "common/result.h"
 #include "sandbox/vmm/vmm.h"
 #include "snapshot/snapshot_state.h"
+#include "snapshot/working_set.h"
 
 namespace thaw::snapshot {
 
@@ -44,13 +45,21 @@ struct RestoreTimings {
   uint64_t map_memory_ns = 0;   // open + mmap of the memory file
   uint64_t create_vm_ns = 0;    // KVM VM, irqchip, vCPUs, IO thread
   uint64_t devices_ns = 0;      // device creation and wiring
+  uint64_t prefetch_ns = 0;     // working-set readahead + page-table population
   uint64_t set_state_ns = 0;    // VM, vCPU and device state
+};
+
+struct RestoreOptions {
+  // Prefetch DIR/working-set (when present) before the vCPUs run. Off, the
+  // guest faults every page in on first touch (the benchmark's baseline).
+  bool prefetch_working_set = true;
 };
 
 struct RestoredMachine {
   std::unique_ptr<sandbox::Vmm> vmm;  // not started: call start()
   SnapshotKind kind = SnapshotKind::kTest;
   RestoreTimings timings;
+  PrefetchStats prefetched;  // zero when nothing was prefetched
 };
 
 // Restores the snapshot in `dir` into a new Vmm. `config` supplies the
@@ -60,7 +69,15 @@ struct RestoredMachine {
 // corrupt, foreign or mismatched snapshot is refused before any VM exists.
 // After the state is set, every vsock device sends the guest a transport
 // reset and every disk re-reads its size (the guest is told if it changed).
-Result<RestoredMachine> restore_machine(const sandbox::VmmConfig& config, const std::string& dir);
+// A working-set file that is corrupt or recorded for another memory size
+// refuses the restore (delete it, or restore with prefetch off).
+Result<RestoredMachine> restore_machine(const sandbox::VmmConfig& config, const std::string& dir,
+                                        const RestoreOptions& options = {});
+
+// Records the pages `vmm`'s guest touched since it was restored (call it at
+// the sandbox's first response, on a restore made without prefetch) and
+// writes them to DIR/working-set for later restores. Returns the set.
+Result<WorkingSet> save_working_set(const sandbox::Vmm& vmm, const std::string& dir);
 
 // The key a device's blob is stored under: bus, window base and name, e.g.
 // "pio@0x3f8:serial" or "mmio@0xd0000000:vsock".

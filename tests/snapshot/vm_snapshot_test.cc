@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <fstream>
+
 #include "snapshot/state_file.h"
 #include "tests/snapshot/snapshot_fixture.h"
 
@@ -17,11 +19,13 @@ using std::chrono::seconds;
 
 // Restores `snap` with its serial log at `serial`, runs until round
 // `until` has printed completely, stops. Returns the log.
-std::string run_restored(const sandbox::VmmConfig& config, const std::string& snap, int until) {
-  auto restored = restore_machine(config, snap);
+std::string run_restored(const sandbox::VmmConfig& config, const std::string& snap, int until,
+                         const RestoreOptions& options = {}, PrefetchStats* prefetched = nullptr) {
+  auto restored = restore_machine(config, snap, options);
   EXPECT_TRUE(restored.ok()) << restored.error().message;
   if (!restored.ok()) return {};
   EXPECT_EQ(restored->kind, SnapshotKind::kTest);
+  if (prefetched) *prefetched = restored->prefetched;
   auto& vmm = *restored->vmm;
   EXPECT_TRUE(vmm.start().ok());
   bool reached = wait_for_text(config.serial_path, "counter: " + std::to_string(until + 1) + " ",
@@ -117,6 +121,67 @@ TEST_F(SnapshotTest, RestoredVmSnapshotsAgain) {
 
   std::string after = run_restored(counter_config(path("after")), snap2, mid + 2);
   EXPECT_GE(check_counter_lines(*before + middle + after, why), mid + 2) << why;
+}
+
+// The working set recorded on one restore is prefetched by the next, which
+// still continues exactly; with prefetch off the file is ignored.
+TEST_F(SnapshotTest, WorkingSetRecordedOnceIsPrefetchedLater) {
+  std::string snap = path("snap");
+  auto before = make_counter_snapshot(snap);
+  ASSERT_TRUE(before.ok()) << before.error().message;
+  std::string why;
+  int last = check_counter_lines(*before, why);
+  ASSERT_GE(last, 3) << why;
+
+  auto restored = restore_machine(counter_config(path("recording")), snap);
+  ASSERT_TRUE(restored.ok()) << restored.error().message;
+  EXPECT_EQ(restored->prefetched.pages_read + restored->prefetched.pages_written, 0u);
+  ASSERT_TRUE(restored->vmm->start().ok());
+  ASSERT_TRUE(wait_for_text(path("recording"), "counter: " + std::to_string(last + 2) + " ",
+                            seconds(30)));
+  auto set = save_working_set(*restored->vmm, snap);
+  stop_vm(*restored->vmm);
+  ASSERT_TRUE(set.ok()) << set.error().message;
+  // The guest ran its counter loop, stack and serial driver: some pages,
+  // written ones among them, and far fewer than its 16384.
+  EXPECT_GT(set->page_count(), 4u);
+  EXPECT_LT(set->page_count(), 4096u);
+  bool any_written = false;
+  for (const auto& r : set->runs) any_written |= r.written;
+  EXPECT_TRUE(any_written);
+
+  PrefetchStats stats;
+  std::string after = run_restored(counter_config(path("after")), snap, last + 2, {}, &stats);
+  EXPECT_EQ(stats.pages_read + stats.pages_written, set->page_count());
+  EXPECT_GE(check_counter_lines(*before + after, why), last + 2) << why;
+
+  RestoreOptions off;
+  off.prefetch_working_set = false;
+  std::string plain = run_restored(counter_config(path("plain")), snap, last + 2, off, &stats);
+  EXPECT_EQ(stats.pages_read + stats.pages_written, 0u);
+  EXPECT_GE(check_counter_lines(*before + plain, why), last + 2) << why;
+}
+
+TEST_F(SnapshotTest, CorruptWorkingSetRefusesTheRestoreUnlessPrefetchIsOff) {
+  std::string snap = path("snap");
+  ASSERT_TRUE(make_counter_snapshot(snap, 1).ok());
+  std::string ws = snap + "/" + kWorkingSetFileName;
+  WorkingSet set;
+  set.memory_size = 32ull << 20;  // recorded for another memory size
+  set.runs = {{0, 1, false}};
+  ASSERT_TRUE(write_working_set(ws, set).ok());
+  auto r = restore_machine(counter_config(path("a")), snap);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("was recorded for 33554432 bytes of guest memory"),
+            std::string::npos)
+      << r.error().message;
+  { std::ofstream(ws, std::ios::trunc) << "garbage"; }
+  r = restore_machine(counter_config(path("b")), snap);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("bad magic"), std::string::npos) << r.error().message;
+  RestoreOptions off;
+  off.prefetch_working_set = false;
+  EXPECT_TRUE(restore_machine(counter_config(path("c")), snap, off).ok());
 }
 
 }  // namespace
