@@ -4,6 +4,10 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <optional>
 #include <thread>
 
 #include <fmt/format.h>
@@ -44,6 +48,53 @@ Result<void> drain_virtio(sandbox::Vmm& vmm) {
     }
   }
   return Ok();
+}
+
+// Device backends run on the VMM's IO loop and can still write guest
+// memory while the vCPUs are paused (host bytes arriving for a vsock RX
+// buffer). Device state and the memory file are therefore taken in one task
+// on that loop: nothing moves between the two. The job is shared so a task
+// that runs late (the caller gave up) never touches a dead stack frame.
+struct LoopJob {
+  std::string memory_path;
+  std::vector<DeviceState> devices;
+  MemoryFileStats memory;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::optional<Result<void>> result;
+};
+
+Result<void> run_job(sandbox::Vmm& vmm, LoopJob& job) {
+  for (const auto& d : vmm.devices()) {
+    auto* transport = dynamic_cast<sandbox::virtio::MmioTransport*>(d.device.get());
+    if (transport != nullptr && transport->in_flight() != 0) {
+      return Error::format("{} started a request while the VM was paused", device_key(d));
+    }
+    auto blob = d.device->save_state();
+    if (!blob) return std::move(blob).error().context(device_key(d));
+    job.devices.push_back({device_key(d), std::move(*blob)});
+  }
+  auto mem = write_memory_file(vmm.memory(), job.memory_path);
+  if (!mem) return std::move(mem).error();
+  job.memory = *mem;
+  return Ok();
+}
+
+Result<void> on_io_loop(sandbox::Vmm& vmm, const std::shared_ptr<LoopJob>& job) {
+  sandbox::Vmm* raw = &vmm;
+  vmm.io_loop().post([raw, job] {
+    auto r = run_job(*raw, *job);
+    std::lock_guard lock(job->mu);
+    job->result = std::move(r);
+    job->cv.notify_all();
+  });
+  std::unique_lock lock(job->mu);
+  while (!job->result) {
+    // The loop stops only when the VM does; then the task never runs.
+    if (vmm.stopping()) return Error::format("the VM stopped while its snapshot was being taken");
+    job->cv.wait_for(lock, std::chrono::milliseconds(50));
+  }
+  return std::move(*job->result);
 }
 
 Result<MachineInfo> describe_machine(sandbox::Vmm& vmm, SnapshotKind kind) {
@@ -104,11 +155,6 @@ Result<SaveStats> save_snapshot(sandbox::Vmm& vmm, const std::string& dir, Snaps
   auto vm = capture_vm(vmm.vm());
   if (!vm) return std::move(vm).error();
   state.vm = *vm;
-  for (const auto& d : vmm.devices()) {
-    auto blob = d.device->save_state();
-    if (!blob) return std::move(blob).error().context(device_key(d));
-    state.devices.push_back({device_key(d), std::move(*blob)});
-  }
   uint64_t t2 = now_ns();
   stats.capture_ns = t2 - t1;
 
@@ -122,10 +168,12 @@ Result<SaveStats> save_snapshot(sandbox::Vmm& vmm, const std::string& dir, Snaps
   if (::unlink(state_path.c_str()) != 0 && errno != ENOENT) {
     return Error::from_errno("removing the previous {}", state_path);
   }
-  auto mem = write_memory_file(vmm.memory(), dir + "/" + kMemoryFileName);
-  if (!mem) return std::move(mem).error();
-  stats.memory_bytes = mem->bytes_total;
-  stats.memory_bytes_written = mem->bytes_written;
+  auto job = std::make_shared<LoopJob>();
+  job->memory_path = dir + "/" + kMemoryFileName;
+  if (auto r = on_io_loop(vmm, job); !r) return std::move(r).error();
+  state.devices = std::move(job->devices);
+  stats.memory_bytes = job->memory.bytes_total;
+  stats.memory_bytes_written = job->memory.bytes_written;
   if (auto r = write_state_file(state_path, state); !r) return std::move(r).error();
   struct stat st {};
   if (::stat(state_path.c_str(), &st) == 0) stats.state_bytes = static_cast<uint64_t>(st.st_size);

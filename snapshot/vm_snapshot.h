@@ -28,8 +28,8 @@ struct SaveStats {
   uint64_t memory_bytes_written = 0;  // non-zero pages actually written
   uint64_t state_bytes = 0;
   uint64_t pause_ns = 0;    // pause + drain
-  uint64_t capture_ns = 0;  // vCPU, VM and device state
-  uint64_t write_ns = 0;    // both files, fsync'ed
+  uint64_t capture_ns = 0;  // vCPU and VM state
+  uint64_t write_ns = 0;    // device state, then both files fsync'ed
 };
 
 // Pauses `vmm` (if it runs), waits until no virtio request is in flight,
