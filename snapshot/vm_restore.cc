@@ -136,8 +136,15 @@ Result<WorkingSet> save_working_set(const Vmm& vmm, const std::string& dir) {
   return set;
 }
 
-Result<RestoredMachine> restore_machine(const VmmConfig& config_in, const std::string& dir,
+Result<RestoredMachine> restore_machine(const VmmConfig& config, const std::string& dir,
                                         const RestoreOptions& options) {
+  int failure_code = 0;
+  return restore_machine(config, dir, options, failure_code);
+}
+
+Result<RestoredMachine> restore_machine(const VmmConfig& config_in, const std::string& dir,
+                                        const RestoreOptions& options, int& failure_code) {
+  failure_code = sandbox::kExitUsage;
   RestoredMachine out;
   uint64_t t0 = now_ns();
   auto state = read_state_file(dir + "/" + kStateFileName);
@@ -150,7 +157,10 @@ Result<RestoredMachine> restore_machine(const VmmConfig& config_in, const std::s
   if (auto r = sandbox::validate_config(config); !r) return std::move(r).error();
   {
     auto kvm = sandbox::KvmSystem::open();
-    if (!kvm) return std::move(kvm).error();
+    if (!kvm) {
+      failure_code = sandbox::kExitHostError;
+      return std::move(kvm).error();
+    }
     if (auto r = check_machine(state->machine, config, *kvm); !r) {
       return std::move(r).error().context(dir);
     }
@@ -193,8 +203,11 @@ Result<RestoredMachine> restore_machine(const VmmConfig& config_in, const std::s
     t2 = t;
   }
 
+  failure_code = sandbox::kExitHostError;
   auto vmm = Vmm::create(config, std::move(*memory));
   if (!vmm) return std::move(vmm).error();
+  // Device backing files and sockets are the user's paths again.
+  failure_code = sandbox::kExitUsage;
   uint64_t t3 = now_ns();
   out.timings.create_vm_ns = t3 - t2;
 
@@ -203,6 +216,7 @@ Result<RestoredMachine> restore_machine(const VmmConfig& config_in, const std::s
   uint64_t t4 = now_ns();
   out.timings.devices_ns = t4 - t3;
 
+  // A saved state KVM will not take is a snapshot problem, not the host's.
   // VM and vCPUs before devices: a device that raises an interrupt as it
   // re-activates must find the IOAPIC and LAPIC already routing it.
   if (auto r = restore_vm((*vmm)->vm(), state->vm); !r) return std::move(r).error();

@@ -33,12 +33,20 @@ uint64_t now_ns() {
 // would complete into guest memory after the memory file was written, and
 // its used-ring entry would be lost: wait for every backend to be idle. The
 // vCPUs are paused, so no new request can start meanwhile.
-Result<void> drain_virtio(sandbox::Vmm& vmm) {
+Result<void> drain_virtio(sandbox::Vmm& vmm, SaveCaller caller) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kDrainTimeoutMs);
+  if (caller == SaveCaller::kIoLoopThread) deadline = std::chrono::steady_clock::now();
   for (const auto& d : vmm.devices()) {
     auto* transport = dynamic_cast<sandbox::virtio::MmioTransport*>(d.device.get());
     if (transport == nullptr) continue;
     while (size_t n = transport->in_flight()) {
+      if (caller == SaveCaller::kIoLoopThread) {
+        // Only this thread could complete them: let it, and have the
+        // client ask again (the vCPUs stay paused, so they will finish).
+        return Error::format("{} has {} request(s) in flight; the VM stays paused, retry the "
+                             "snapshot",
+                             device_key(d), n);
+      }
       if (std::chrono::steady_clock::now() > deadline) {
         return Error::format("{} still has {} request(s) in flight after {} ms; the backing "
                              "file or socket is stuck, retry the snapshot later",
@@ -80,7 +88,9 @@ Result<void> run_job(sandbox::Vmm& vmm, LoopJob& job) {
   return Ok();
 }
 
-Result<void> on_io_loop(sandbox::Vmm& vmm, const std::shared_ptr<LoopJob>& job) {
+Result<void> on_io_loop(sandbox::Vmm& vmm, const std::shared_ptr<LoopJob>& job,
+                        SaveCaller caller) {
+  if (caller == SaveCaller::kIoLoopThread) return run_job(vmm, *job);
   sandbox::Vmm* raw = &vmm;
   vmm.io_loop().post([raw, job] {
     auto r = run_job(*raw, *job);
@@ -124,13 +134,14 @@ std::string device_key(const sandbox::Vmm::AttachedDevice& device) {
                      device.device->name());
 }
 
-Result<SaveStats> save_snapshot(sandbox::Vmm& vmm, const std::string& dir, SnapshotKind kind) {
+Result<SaveStats> save_snapshot(sandbox::Vmm& vmm, const std::string& dir, SnapshotKind kind,
+                                SaveCaller caller) {
   SaveStats stats;
   uint64_t t0 = now_ns();
   if (!vmm.paused()) {
     if (auto r = vmm.pause(); !r) return std::move(r).error().context("pausing for a snapshot");
   }
-  if (auto r = drain_virtio(vmm); !r) return std::move(r).error();
+  if (auto r = drain_virtio(vmm, caller); !r) return std::move(r).error();
   uint64_t t1 = now_ns();
   stats.pause_ns = t1 - t0;
 
@@ -170,7 +181,7 @@ Result<SaveStats> save_snapshot(sandbox::Vmm& vmm, const std::string& dir, Snaps
   }
   auto job = std::make_shared<LoopJob>();
   job->memory_path = dir + "/" + kMemoryFileName;
-  if (auto r = on_io_loop(vmm, job); !r) return std::move(r).error();
+  if (auto r = on_io_loop(vmm, job, caller); !r) return std::move(r).error();
   state.devices = std::move(job->devices);
   stats.memory_bytes = job->memory.bytes_total;
   stats.memory_bytes_written = job->memory.bytes_written;

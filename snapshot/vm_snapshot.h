@@ -32,11 +32,18 @@ struct SaveStats {
   uint64_t write_ns = 0;    // device state, then both files fsync'ed
 };
 
+// Where save_snapshot is called from. Device state must be taken on the
+// VMM's IO loop; from that very thread (a control-socket op) the loop
+// cannot also complete outstanding requests, so there a request in flight
+// refuses the snapshot (retry) instead of being waited for.
+enum class SaveCaller { kOtherThread, kIoLoopThread };
+
 // Pauses `vmm` (if it runs), waits until no virtio request is in flight,
 // captures every vCPU, the VM and every device, and writes `dir`/memory and
 // `dir`/state (the directory is created if missing). The VM stays paused:
 // the caller resumes or stops it.
-Result<SaveStats> save_snapshot(sandbox::Vmm& vmm, const std::string& dir, SnapshotKind kind);
+Result<SaveStats> save_snapshot(sandbox::Vmm& vmm, const std::string& dir, SnapshotKind kind,
+                                SaveCaller caller = SaveCaller::kOtherThread);
 
 // Phases of a restore in nanoseconds (CLOCK_MONOTONIC), for the benchmark
 // and the agent's cold-start metrics.
@@ -73,6 +80,11 @@ struct RestoredMachine {
 // refuses the restore (delete it, or restore with prefetch off).
 Result<RestoredMachine> restore_machine(const sandbox::VmmConfig& config, const std::string& dir,
                                         const RestoreOptions& options = {});
+// The same; on failure `failure_code` says whose fault it was, as
+// build_machine does: kExitUsage for a refused snapshot or a bad option,
+// kExitHostError for KVM and other host failures.
+Result<RestoredMachine> restore_machine(const sandbox::VmmConfig& config, const std::string& dir,
+                                        const RestoreOptions& options, int& failure_code);
 
 // Records the pages `vmm`'s guest touched since it was restored (call it at
 // the sandbox's first response, on a restore made without prefetch) and

@@ -8,6 +8,9 @@
 #include <sys/stat.h>
 
 #include <fstream>
+#include <future>
+
+#include "sandbox/vmm/machine.h"
 
 #include "snapshot/state_file.h"
 #include "tests/snapshot/snapshot_fixture.h"
@@ -94,6 +97,33 @@ TEST_F(SnapshotTest, SameSnapshotRestoresTwiceIdentically) {
   std::string second = run_restored(counter_config(path("second")), snap, last + 2);
   EXPECT_GE(check_counter_lines(*before + first, why), last + 2) << why;
   EXPECT_GE(check_counter_lines(*before + second, why), last + 2) << why;
+}
+
+// The control socket's snapshot op runs on the VMM's IO loop thread; a
+// snapshot taken there (device state and memory inline) restores exactly.
+TEST_F(SnapshotTest, SnapshotTakenOnTheIoLoopThreadRestores) {
+  std::string snap = path("snap");
+  std::string serial = path("before");
+  int code = 0;
+  auto vmm = sandbox::build_machine(counter_config(serial), code);
+  ASSERT_TRUE(vmm.ok()) << vmm.error().message;
+  ASSERT_TRUE((*vmm)->start().ok());
+  ASSERT_TRUE(wait_for_text(serial, "counter: 4 ", seconds(30))) << read_text(serial);
+  std::promise<Result<SaveStats>> done;
+  sandbox::Vmm* raw = vmm->get();
+  raw->io_loop().post([&] {
+    done.set_value(save_snapshot(*raw, snap, SnapshotKind::kTest, SaveCaller::kIoLoopThread));
+  });
+  auto saved = done.get_future().get();
+  stop_vm(**vmm);
+  ASSERT_TRUE(saved.ok()) << saved.error().message;
+  EXPECT_GT(saved->memory_bytes_written, 0u);
+  EXPECT_EQ(saved->memory_bytes, 64ull << 20);
+  std::string before = read_text(serial), why;
+  int last = check_counter_lines(before, why);
+  ASSERT_GE(last, 3) << why;
+  std::string after = run_restored(counter_config(path("after")), snap, last + 2);
+  EXPECT_GE(check_counter_lines(before + after, why), last + 2) << why;
 }
 
 // A restored VM can itself be snapshotted and restored again.
