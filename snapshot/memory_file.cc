@@ -4,9 +4,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "common/file_util.h"
+#include "snapshot/working_set.h"
 
 namespace thaw::snapshot {
 
@@ -19,8 +22,53 @@ bool page_is_zero(const uint8_t* page) {
   return std::memcmp(page, kZero, kPageSize) == 0;
 }
 
+// Which pages of `region` can be non-zero, without touching the others:
+// reading a never-written page of a memfd through the mapping would
+// allocate it, so scanning all of guest RAM would cost all of guest RAM.
+// A page can hold data only where the backing file has data (SEEK_DATA,
+// which memfd/tmpfs and the usual file systems answer) or where this
+// process maps a page of its own (a copy-on-write copy over a restored
+// snapshot, seen in /proc/self/pagemap). Without a backing fd every page
+// is a candidate.
+Result<std::vector<bool>> candidate_pages(const sandbox::GuestMemory& memory,
+                                          const sandbox::GuestRegion& region) {
+  uint64_t pages = region.size / kPageSize;
+  int fd = memory.fd();
+  if (fd < 0) return std::vector<bool>(pages, true);
+  std::vector<bool> out(pages, false);
+  auto begin = static_cast<off_t>(region.file_offset);
+  auto end = static_cast<off_t>(region.file_offset + region.size);
+  for (off_t at = begin; at < end;) {
+    off_t data = ::lseek(fd, at, SEEK_DATA);
+    if (data < 0 && errno == ENXIO) break;  // no data past `at`
+    if (data < 0) return Error::from_errno("SEEK_DATA in guest memory at {:#x}", at);
+    if (data >= end) break;
+    off_t hole = ::lseek(fd, data, SEEK_HOLE);
+    if (hole < 0) return Error::from_errno("SEEK_HOLE in guest memory at {:#x}", data);
+    hole = std::min(hole, end);
+    for (off_t p = data / kPageSize * kPageSize; p < hole; p += kPageSize) {
+      out[static_cast<uint64_t>(p - begin) / kPageSize] = true;
+    }
+    at = hole;
+  }
+  auto mapped = record_working_set(memory);
+  if (!mapped) return std::move(mapped).error();
+  for (const auto& run : mapped->runs) {
+    for (uint64_t i = 0; i < run.pages; ++i) {
+      uint64_t off = run.file_offset + i * kPageSize;
+      if (off >= region.file_offset && off < region.file_offset + region.size) {
+        out[(off - region.file_offset) / kPageSize] = true;
+      }
+    }
+  }
+  return out;
+}
+
 // Writes the non-zero pages of one region, coalescing runs into one pwrite.
-Result<uint64_t> write_region(int fd, const sandbox::GuestRegion& region, const std::string& path) {
+Result<uint64_t> write_region(int fd, const sandbox::GuestMemory& memory,
+                              const sandbox::GuestRegion& region, const std::string& path) {
+  auto candidates = candidate_pages(memory, region);
+  if (!candidates) return std::move(candidates).error();
   uint64_t written = 0;
   uint64_t run_start = 0, run_len = 0;
   auto flush = [&]() -> Result<void> {
@@ -41,7 +89,7 @@ Result<uint64_t> write_region(int fd, const sandbox::GuestRegion& region, const 
     return Ok();
   };
   for (uint64_t off = 0; off < region.size; off += kPageSize) {
-    if (page_is_zero(region.host + off)) {
+    if (!(*candidates)[off / kPageSize] || page_is_zero(region.host + off)) {
       auto r = flush();
       if (!r) return std::move(r).error();
       continue;
@@ -72,7 +120,7 @@ Result<MemoryFileStats> write_memory_file(const sandbox::GuestMemory& memory,
     return fail(Error::from_errno("size {} to {} bytes", tmp, memory.size()));
   }
   for (const auto& region : memory.regions()) {
-    auto n = write_region(fd->get(), region, tmp);
+    auto n = write_region(fd->get(), memory, region, tmp);
     if (!n) return fail(std::move(n).error());
     stats.bytes_written += *n;
   }

@@ -62,3 +62,48 @@ TEST_F(MemoryFile, RefusesWrongSize) {
 
 }  // namespace
 }  // namespace thaw::snapshot
+
+namespace thaw::snapshot {
+namespace {
+
+// Saving reads only pages that can hold data: the memfd behind a large,
+// mostly untouched guest does not grow to its full size while it is saved.
+TEST_F(MemoryFile, SavingDoesNotAllocateUntouchedGuestPages) {
+  constexpr uint64_t kSize = 64 << 20;
+  auto mem = sandbox::GuestMemory::create_memfd(kSize);
+  ASSERT_TRUE(mem.ok()) << mem.error().message;
+  ASSERT_TRUE(mem->write_obj<uint64_t>(0x200000, 7).ok());
+  auto stats = write_memory_file(*mem, path_);
+  ASSERT_TRUE(stats.ok()) << stats.error().message;
+  EXPECT_EQ(stats->bytes_written, 4096u);
+  struct stat st {};
+  ASSERT_EQ(::fstat(mem->fd(), &st), 0);
+  EXPECT_LT(static_cast<uint64_t>(st.st_blocks) * 512, 1u << 20)
+      << "saving allocated the memfd's holes";
+}
+
+// A restored guest's writes live in private copy-on-write pages that the
+// snapshot file does not have, even over its holes: saving again keeps them.
+TEST_F(MemoryFile, SavingARestoredGuestKeepsItsCopyOnWritePages) {
+  constexpr uint64_t kSize = 16 << 20;
+  auto mem = sandbox::GuestMemory::create_memfd(kSize);
+  ASSERT_TRUE(mem.ok());
+  ASSERT_TRUE(mem->write_obj<uint64_t>(0x1000, 1).ok());
+  ASSERT_TRUE(write_memory_file(*mem, path_).ok());
+  auto restored = map_memory_file(path_, kSize);
+  ASSERT_TRUE(restored.ok()) << restored.error().message;
+  ASSERT_TRUE(restored->write_obj<uint64_t>(0x1000, 2).ok());     // over data
+  ASSERT_TRUE(restored->write_obj<uint64_t>(0x900000, 3).ok());   // over a hole
+  std::string second = path_ + ".2";
+  auto stats = write_memory_file(*restored, second);
+  ASSERT_TRUE(stats.ok()) << stats.error().message;
+  EXPECT_EQ(stats->bytes_written, 2 * 4096u);
+  auto again = map_memory_file(second, kSize);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again->read_obj<uint64_t>(0x1000), 2u);
+  EXPECT_EQ(*again->read_obj<uint64_t>(0x900000), 3u);
+  ::unlink(second.c_str());
+}
+
+}  // namespace
+}  // namespace thaw::snapshot
