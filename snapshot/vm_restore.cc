@@ -151,6 +151,18 @@ Result<RestoredMachine> restore_machine(const VmmConfig& config_in, const std::s
   if (!state) return std::move(state).error();
   out.kind = state->machine.kind;
   VmmConfig config = config_in;
+  if (options.machine_from_snapshot) {
+    const MachineInfo& m = state->machine;
+    auto model = sandbox::parse_cpu_model(m.cpu_model);
+    if (!model || m.memory_size % (1 << 20) != 0) {
+      return Error::format("{}: snapshot names CPU model '{}' and {} bytes of RAM, which this "
+                           "build cannot run; re-create the snapshot",
+                           dir, m.cpu_model, m.memory_size);
+    }
+    config.mem_mib = m.memory_size >> 20;
+    config.vcpus = m.vcpu_count;
+    config.cpu_model = *model;
+  }
   // A restore loads no kernel; validate_config still wants a name for it.
   config.kernel_path = dir;
   config.initrd_path.clear();

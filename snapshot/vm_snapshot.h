@@ -60,6 +60,10 @@ struct RestoreOptions {
   // Prefetch DIR/working-set (when present) before the vCPUs run. Off, the
   // guest faults every page in on first touch (the benchmark's baseline).
   bool prefetch_working_set = true;
+  // Take guest RAM size, vCPU count and CPU model from the snapshot instead
+  // of checking the config's against it (thaw-vmm --restore without --mem,
+  // --vcpus or --cpu-model).
+  bool machine_from_snapshot = false;
 };
 
 struct RestoredMachine {

@@ -56,6 +56,24 @@ TEST_F(SnapshotTest, CounterContinuesExactlyInANewVmm) {
   EXPECT_GE(total, last + 3) << why << "\nbefore:\n" << *before << "\nafter:\n" << after;
 }
 
+// Without a machine in the restore's config, the snapshot's is used.
+TEST_F(SnapshotTest, MachineCanComeFromTheSnapshot) {
+  std::string snap = path("snap");
+  auto before = make_counter_snapshot(snap);
+  ASSERT_TRUE(before.ok()) << before.error().message;
+  std::string why;
+  int last = check_counter_lines(*before, why);
+  ASSERT_GE(last, 3) << why;
+  sandbox::VmmConfig config = counter_config(path("after"));
+  config.mem_mib = 256;  // thaw-vmm's defaults, not the snapshot's 64
+  config.cpu_model = config.cpu_model == sandbox::CpuModel::kPvm ? sandbox::CpuModel::kStandard
+                                                                  : sandbox::CpuModel::kPvm;
+  RestoreOptions options;
+  options.machine_from_snapshot = true;
+  std::string after = run_restored(config, snap, last + 2, options);
+  EXPECT_GE(check_counter_lines(*before + after, why), last + 2) << why;
+}
+
 // The snapshot directory holds a sparse memory file of the guest's RAM
 // size and a state file; saving twice into the same directory replaces it.
 TEST_F(SnapshotTest, SnapshotFilesAreSparseAndComplete) {
