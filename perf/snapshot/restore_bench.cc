@@ -10,6 +10,8 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -207,6 +209,61 @@ void BM_Restore(benchmark::State& state) {
   report("total", total);
   state.counters["minflt"] = benchmark::Counter(faults, benchmark::Counter::kAvgIterations);
 }
+// The whole cold path as the agent pays it without a pre-forked pool:
+// spawn `thaw-vmm --restore DIR` and wait for the guest's first serial
+// byte. The difference to BM_Restore's total is process start (exec,
+// dynamic linking, IO loop and signal set-up).
+void BM_RestoreProcess(benchmark::State& state) {
+  const Fixture& f = fixture();
+  const char* vmm = std::getenv("THAW_VMM");
+  if (!f.error.empty() || vmm == nullptr) {
+    state.SkipWithError(f.error.empty() ? "THAW_VMM is not set" : f.error.c_str());
+    return;
+  }
+  std::vector<double> first_out;
+  for (auto _ : state) {
+    auto pipe = SerialPipe::create(f.dir + "/process.fifo");
+    if (!pipe) {
+      state.SkipWithError("mkfifo failed");
+      return;
+    }
+    std::vector<std::string> args = {vmm, "--restore", f.snap, "--serial", pipe->path};
+    if (state.range(0) == 0) args.push_back("--no-prefetch");
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+    auto t0 = Clock::now();
+    pid_t pid = -1;
+    int err = ::posix_spawn(&pid, vmm, &actions, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    if (err != 0) {
+      state.SkipWithError("posix_spawn thaw-vmm failed");
+      pipe->close();
+      return;
+    }
+    bool out = pipe->wait_first_byte(10000);
+    auto t1 = Clock::now();
+    state.PauseTiming();
+    ::kill(pid, SIGTERM);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    pipe->close();
+    state.ResumeTiming();
+    if (!out) {
+      state.SkipWithError("the restored thaw-vmm printed nothing in 10 s");
+      return;
+    }
+    first_out.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
+  }
+  state.counters["spawn_to_first_output_p50_us"] = percentile(first_out, 0.50);
+  state.counters["spawn_to_first_output_p99_us"] = percentile(first_out, 0.99);
+}
+BENCHMARK(BM_RestoreProcess)->Arg(0)->Arg(1)->ArgName("prefetch")->Iterations(20)->Unit(benchmark::kMillisecond)->UseRealTime();
+
 BENCHMARK(BM_Restore)->Arg(0)->Arg(1)->ArgName("prefetch")->Iterations(40)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace
