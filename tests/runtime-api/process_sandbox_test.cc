@@ -134,14 +134,19 @@ class ProcessSandboxE2E : public ::testing::Test {
     std::ofstream(code_dir_ + "/" + name) << text;
     ::chmod((code_dir_ + "/" + name).c_str(), 0644);
   }
-  // A managed runtime from guest/runtimes/, run from the source tree (the
-  // process backend's root is the host's "/" overlaid).
+  // A managed runtime's bootstrap from guest/runtimes/, run on the host's
+  // "/" (the process backend's root). It is copied into the code directory
+  // because the source tree may itself live under /tmp, which the sandbox
+  // replaces with its own tmpfs.
   InitConfig managed(const std::string& runtime, const std::string& handler) {
-    std::string dir = env_or_empty("THAW_RUNTIMES_DIR");
+    std::string source = env_or_empty("THAW_RUNTIMES_DIR") + "/" + runtime;
+    std::string copy = code_dir_ + "/.runtime-" + runtime;
+    std::filesystem::copy(source, copy, std::filesystem::copy_options::recursive);
+    ::chmod(copy.c_str(), 0755);
     InitConfig c = config();
     c.runtime = runtime;
     c.handler = handler;
-    c.bootstrap = dir + "/" + runtime + "/bootstrap";
+    c.bootstrap = "/var/task/.runtime-" + runtime + "/bootstrap";
     return c;
   }
   void invoke_json(const std::string& id, const std::string& event) {
