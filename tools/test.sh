@@ -17,4 +17,20 @@ ninja -C "$builddir"
 variant=$("$builddir/agent/thawd" --doctor --guest-variant)
 THAW_GUEST_DIR=$(tools/build-guest.sh --variant "$variant" --print-dir)
 export THAW_GUEST_DIR
-meson test -C "$builddir" --print-errorlogs --num-processes "$(nproc)" "$@"
+rc=0
+meson test -C "$builddir" --print-errorlogs --num-processes "$(nproc)" "$@" || rc=$?
+# The closing line CI reads: counts of meson tests by outcome.
+python3 - "$builddir/meson-logs/testlog.json" <<'PY'
+import json, sys
+counts = {"passed": 0, "failed": 0, "skipped": 0}
+for line in open(sys.argv[1]):
+    result = json.loads(line)["result"]
+    if result in ("OK", "EXPECTEDFAIL"):
+        counts["passed"] += 1
+    elif result == "SKIP":
+        counts["skipped"] += 1
+    else:
+        counts["failed"] += 1
+print(f"tests: {counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped")
+PY
+exit $rc
