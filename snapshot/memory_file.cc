@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -105,7 +106,7 @@ Result<uint64_t> write_region(int fd, const sandbox::GuestMemory& memory,
 }  // namespace
 
 Result<MemoryFileStats> write_memory_file(const sandbox::GuestMemory& memory,
-                                          const std::string& path) {
+                                          const std::string& path, const SnapshotId& id) {
   std::string tmp = fmt::format("{}.tmp.{}", path, ::getpid());
   auto fd = open_file(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
   if (!fd) return std::move(fd).error();
@@ -124,6 +125,11 @@ Result<MemoryFileStats> write_memory_file(const sandbox::GuestMemory& memory,
     if (!n) return fail(std::move(n).error());
     stats.bytes_written += *n;
   }
+  if (id != SnapshotId{} &&
+      ::fsetxattr(fd->get(), kSnapshotIdXattr, id.data(), id.size(), 0) != 0 &&
+      errno != ENOTSUP) {
+    return fail(Error::from_errno("stamping {} with its snapshot id ({})", tmp, kSnapshotIdXattr));
+  }
   if (::fsync(fd->get()) != 0) return fail(Error::from_errno("fsync {}", tmp));
   fd->reset();
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
@@ -132,7 +138,8 @@ Result<MemoryFileStats> write_memory_file(const sandbox::GuestMemory& memory,
   return stats;
 }
 
-Result<sandbox::GuestMemory> map_memory_file(const std::string& path, uint64_t expected_size) {
+Result<sandbox::GuestMemory> map_memory_file(const std::string& path, uint64_t expected_size,
+                                             const SnapshotId& expected_id) {
   auto fd = open_file(path, O_RDONLY);
   if (!fd) return std::move(fd).error();
   struct stat st {};
@@ -140,6 +147,21 @@ Result<sandbox::GuestMemory> map_memory_file(const std::string& path, uint64_t e
   if (static_cast<uint64_t>(st.st_size) != expected_size) {
     return Error::format("memory file {} is {} bytes, the snapshot needs {} (truncated or foreign)",
                          path, st.st_size, expected_size);
+  }
+  if (expected_id != SnapshotId{}) {
+    SnapshotId have{};
+    ssize_t n = ::fgetxattr(fd->get(), kSnapshotIdXattr, have.data(), have.size());
+    // No stamp (a file system without user xattrs, or a copy that dropped
+    // them): nothing to compare, the size check above is all there is.
+    if (n < 0 && errno != ENODATA && errno != ENOTSUP) {
+      return Error::from_errno("reading {} of {}", kSnapshotIdXattr, path);
+    }
+    if (n >= 0 && (static_cast<size_t>(n) != have.size() || have != expected_id)) {
+      return Error::format("memory file {} belongs to another save than the state file next to "
+                           "it (snapshot ids differ); the directory mixes two snapshots, take the "
+                           "snapshot again",
+                           path);
+    }
   }
   auto mem = sandbox::GuestMemory::map_file(std::move(*fd), expected_size, /*private_cow=*/true);
   if (!mem) return Error(mem.error()).context(path);

@@ -6,6 +6,7 @@
 
 #include <linux/kvm.h>
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -33,6 +34,10 @@ struct MachineInfo {
   // The CPUID table the guest saw (vCPU 0); a restore on a host that would
   // present a different one is refused.
   std::vector<kvm_cpuid_entry2> cpuid;
+  // Random per save, also stamped on the memory file (memory_file.h), so a
+  // directory that mixes the state of one save with the memory of another
+  // is refused. All zero: not stamped.
+  std::array<uint8_t, 16> snapshot_id{};
 };
 
 struct VcpuState {

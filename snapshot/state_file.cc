@@ -78,6 +78,7 @@ void encode_machine(ByteWriter& w, const MachineInfo& m) {
   w.put(m.vcpu_count);
   w.put_string(m.cpu_model);
   put_array(w, m.cpuid);
+  w.put_bytes(m.snapshot_id);
 }
 
 void encode_vcpu(ByteWriter& w, const VcpuState& v) {
@@ -154,6 +155,9 @@ Result<MachineInfo> decode_machine(ByteReader& r) {
   m.cpu_model = *model;
   auto cpuid = get_array(r, m.cpuid, kMaxCpuidEntries, "cpuid table");
   if (!cpuid) return std::move(cpuid).error();
+  auto id = r.get_bytes(m.snapshot_id.size(), "snapshot id");
+  if (!id) return std::move(id).error();
+  std::copy(id->begin(), id->end(), m.snapshot_id.begin());
   return m;
 }
 

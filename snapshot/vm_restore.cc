@@ -199,7 +199,8 @@ Result<RestoredMachine> restore_machine(const VmmConfig& config_in, const std::s
   uint64_t t1 = now_ns();
   out.timings.read_state_ns = t1 - t0;
 
-  auto memory = map_memory_file(dir + "/" + kMemoryFileName, state->machine.memory_size);
+  auto memory = map_memory_file(dir + "/" + kMemoryFileName, state->machine.memory_size,
+                                state->machine.snapshot_id);
   if (!memory) return std::move(memory).error();
   if (auto r = check_layout(state->machine, *memory); !r) return std::move(r).error().context(dir);
   uint64_t t2 = now_ns();

@@ -1,4 +1,5 @@
 // save_snapshot(): pause, drain, capture, write (vm_snapshot.h).
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -65,6 +66,7 @@ Result<void> drain_virtio(sandbox::Vmm& vmm, SaveCaller caller) {
 // that runs late (the caller gave up) never touches a dead stack frame.
 struct LoopJob {
   std::string memory_path;
+  SnapshotId id{};
   std::vector<DeviceState> devices;
   MemoryFileStats memory;
   std::mutex mu;
@@ -82,7 +84,7 @@ Result<void> run_job(sandbox::Vmm& vmm, LoopJob& job) {
     if (!blob) return std::move(blob).error().context(device_key(d));
     job.devices.push_back({device_key(d), std::move(*blob)});
   }
-  auto mem = write_memory_file(vmm.memory(), job.memory_path);
+  auto mem = write_memory_file(vmm.memory(), job.memory_path, job.id);
   if (!mem) return std::move(mem).error();
   job.memory = *mem;
   return Ok();
@@ -181,6 +183,11 @@ Result<SaveStats> save_snapshot(sandbox::Vmm& vmm, const std::string& dir, Snaps
   }
   auto job = std::make_shared<LoopJob>();
   job->memory_path = dir + "/" + kMemoryFileName;
+  if (::getrandom(state.machine.snapshot_id.data(), state.machine.snapshot_id.size(), 0) !=
+      static_cast<ssize_t>(state.machine.snapshot_id.size())) {
+    return Error::from_errno("getrandom for the snapshot id");
+  }
+  job->id = state.machine.snapshot_id;
   if (auto r = on_io_loop(vmm, job, caller); !r) return std::move(r).error();
   state.devices = std::move(job->devices);
   stats.memory_bytes = job->memory.bytes_total;

@@ -18,6 +18,7 @@ SnapshotState sample_state() {
   leaf.function = 0x1;
   leaf.ecx = 0x80202001;
   s.machine.cpuid = {leaf};
+  s.machine.snapshot_id = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
   for (uint32_t i = 0; i < 2; ++i) {
     VcpuState v;
     v.index = i;
@@ -47,6 +48,7 @@ TEST(StateFile, RoundTripsEveryField) {
   EXPECT_EQ(decoded->machine.kind, SnapshotKind::kFunction);
   EXPECT_EQ(decoded->machine.memory_size, s.machine.memory_size);
   EXPECT_EQ(decoded->machine.cpu_model, "pvm");
+  EXPECT_EQ(decoded->machine.snapshot_id, sample_state().machine.snapshot_id);
   ASSERT_EQ(decoded->machine.cpuid.size(), 1u);
   EXPECT_EQ(decoded->machine.cpuid[0].ecx, 0x80202001u);
   ASSERT_EQ(decoded->vcpus.size(), 2u);

@@ -4,10 +4,12 @@
 // VM exists (the restore's serial log is never even opened).
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <fstream>
 
+#include "snapshot/memory_file.h"
 #include "snapshot/state_file.h"
 #include "snapshot/vm_snapshot.h"
 #include "tests/snapshot/snapshot_fixture.h"
@@ -75,6 +77,19 @@ TEST_F(RestoreRefusal, TruncatedMemoryFile) {
 TEST_F(RestoreRefusal, MemoryFileOfAnotherSnapshotSize) {
   ASSERT_EQ(::truncate(memory_path().c_str(), 128 << 20), 0);
   refused("is 134217728 bytes, the snapshot needs 67108864");
+  EXPECT_FALSE(serial_opened());
+}
+
+TEST_F(RestoreRefusal, MemoryFileOfAnotherSave) {
+  uint8_t id[16];
+  if (::getxattr(memory_path().c_str(), kSnapshotIdXattr, id, sizeof id) < 0 && errno == ENOTSUP) {
+    GTEST_SKIP() << "/tmp keeps no user xattrs: memory files carry no snapshot id here";
+  }
+  ASSERT_EQ(::getxattr(memory_path().c_str(), kSnapshotIdXattr, id, sizeof id), 16);
+  std::string other = path("other");
+  ASSERT_TRUE(make_counter_snapshot(other, 1).ok());
+  ASSERT_EQ(::rename((other + "/" + kMemoryFileName).c_str(), memory_path().c_str()), 0);
+  refused("belongs to another save than the state file next to it");
   EXPECT_FALSE(serial_opened());
 }
 
