@@ -35,7 +35,7 @@ uint64_t now_ns() {
 // guest RAM size and layout, vCPU count, CPU model and the CPUID table this
 // host would present. Each refusal names both values and the fix.
 Result<void> check_machine(const MachineInfo& saved, const VmmConfig& config,
-                           const sandbox::KvmSystem& kvm) {
+                           const std::vector<kvm_cpuid_entry2>& supported) {
   if (saved.memory_size != config.mem_mib << 20) {
     return Error::format("snapshot has {} bytes of guest RAM but the restore asks for --mem {} "
                          "MiB; restore with --mem {}",
@@ -52,9 +52,7 @@ Result<void> check_machine(const MachineInfo& saved, const VmmConfig& config,
                          "restore with --cpu-model {} or re-create the snapshot",
                          saved.cpu_model, model, saved.cpu_model);
   }
-  auto supported = kvm.supported_cpuid();
-  if (!supported) return std::move(supported).error();
-  auto current = sandbox::apply_cpu_model(*supported, config.cpu_model, 0, config.vcpus);
+  auto current = sandbox::apply_cpu_model(supported, config.cpu_model, 0, config.vcpus);
   if (!current) return std::move(current).error();
   return check_cpuid_compatible(saved.cpuid, *current);
 }
@@ -167,13 +165,18 @@ Result<RestoredMachine> restore_machine(const VmmConfig& config_in, const std::s
   config.kernel_path = dir;
   config.initrd_path.clear();
   if (auto r = sandbox::validate_config(config); !r) return std::move(r).error();
+  std::vector<kvm_cpuid_entry2> supported;
   {
     auto kvm = sandbox::KvmSystem::open();
     if (!kvm) {
       failure_code = sandbox::kExitHostError;
       return std::move(kvm).error();
     }
-    if (auto r = check_machine(state->machine, config, *kvm); !r) {
+    // Kept for the vCPUs' tables below: the ioctl costs ~0.2 ms here.
+    auto queried = kvm->supported_cpuid();
+    if (!queried) return std::move(queried).error();
+    supported = std::move(*queried);
+    if (auto r = check_machine(state->machine, config, supported); !r) {
       return std::move(r).error().context(dir);
     }
   }
@@ -233,8 +236,6 @@ Result<RestoredMachine> restore_machine(const VmmConfig& config_in, const std::s
   // VM and vCPUs before devices: a device that raises an interrupt as it
   // re-activates must find the IOAPIC and LAPIC already routing it.
   if (auto r = restore_vm((*vmm)->vm(), state->vm); !r) return std::move(r).error();
-  auto supported = (*vmm)->kvm().supported_cpuid();
-  if (!supported) return std::move(supported).error();
   std::vector<bool> seen(state->machine.vcpu_count, false);
   for (const VcpuState& vcpu : state->vcpus) {
     if (vcpu.index >= state->machine.vcpu_count || seen[vcpu.index]) {
@@ -245,7 +246,7 @@ Result<RestoredMachine> restore_machine(const VmmConfig& config_in, const std::s
     seen[vcpu.index] = true;
     // Each vCPU gets its own table (APIC ids differ), from the same model
     // that check_machine compared against the snapshot.
-    auto cpuid = sandbox::apply_cpu_model(*supported, config.cpu_model, vcpu.index, config.vcpus);
+    auto cpuid = sandbox::apply_cpu_model(supported, config.cpu_model, vcpu.index, config.vcpus);
     if (!cpuid) return std::move(cpuid).error();
     if (auto r = restore_vcpu((*vmm)->vcpu(vcpu.index), vcpu, *cpuid); !r) {
       return std::move(r).error().context(fmt::format("vCPU {}", vcpu.index));
