@@ -56,6 +56,29 @@ TEST_F(SnapshotTest, CounterContinuesExactlyInANewVmm) {
   EXPECT_GE(total, last + 3) << why << "\nbefore:\n" << *before << "\nafter:\n" << after;
 }
 
+// A machine with application processors still waiting for INIT/SIPI:
+// their MP state, LAPICs and MSRs are saved and restored too.
+TEST_F(SnapshotTest, CounterContinuesOnAMachineWithSeveralVcpus) {
+  std::string snap = path("snap");
+  sandbox::VmmConfig config = counter_config(path("before"));
+  config.vcpus = 3;
+  int code = 0;
+  auto vmm = sandbox::build_machine(config, code);
+  ASSERT_TRUE(vmm.ok()) << vmm.error().message;
+  ASSERT_TRUE((*vmm)->start().ok());
+  ASSERT_TRUE(wait_for_text(config.serial_path, "counter: 4 ", seconds(30)));
+  auto saved = save_snapshot(**vmm, snap, SnapshotKind::kTest);
+  stop_vm(**vmm);
+  vmm->reset();
+  ASSERT_TRUE(saved.ok()) << saved.error().message;
+  std::string before = read_text(config.serial_path), why;
+  int last = check_counter_lines(before, why);
+  ASSERT_GE(last, 3) << why;
+  config.serial_path = path("after");
+  std::string after = run_restored(config, snap, last + 2);
+  EXPECT_GE(check_counter_lines(before + after, why), last + 2) << why;
+}
+
 // Without a machine in the restore's config, the snapshot's is used.
 TEST_F(SnapshotTest, MachineCanComeFromTheSnapshot) {
   std::string snap = path("snap");
