@@ -1,8 +1,8 @@
 // libFuzzer target for the ZIP intake path: every input goes through the
 // central-directory scan, libarchive, the entry checks and the openat-based
 // writer into a scratch directory, exactly as ImageStore::put does before
-// mkfs.erofs. Built only by a clang build (see meson.build here); run
-// bounded by `meson test --suite fuzz`.
+// mkfs.erofs. Built by clang (see meson.build here: a custom target when the
+// project compiler is gcc); run bounded by `meson test --suite fuzz`.
 #include <stdlib.h>
 
 #include <filesystem>
