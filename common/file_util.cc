@@ -29,6 +29,23 @@ Result<std::vector<uint8_t>> read_file(const std::string& path, size_t max_bytes
   return data;
 }
 
+Result<std::string> read_pseudo_file(const std::string& path, size_t max_bytes) {
+  auto fd = open_file(path, O_RDONLY);
+  if (!fd) return std::move(fd).error();
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(fd->get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Error::from_errno("read {}", path);
+    if (n == 0) return out;
+    out.append(buf, static_cast<size_t>(n));
+    if (out.size() > max_bytes) {
+      return Error::format("{} is over the {}-byte limit for a pseudo file", path, max_bytes);
+    }
+  }
+}
+
 Result<void> write_all(int fd, std::span<const uint8_t> data, std::string_view what) {
   while (!data.empty()) {
     ssize_t n = ::write(fd, data.data(), data.size());

@@ -14,6 +14,9 @@ namespace thaw {
 
 Result<UniqueFd> open_file(const std::string& path, int flags, int mode = 0);
 Result<std::vector<uint8_t>> read_file(const std::string& path, size_t max_bytes);
+// Reads a /proc, /sys or cgroup file (whose stat size is 0 or a lie) up to
+// EOF; more than `max_bytes` is an error naming the file and the limit.
+Result<std::string> read_pseudo_file(const std::string& path, size_t max_bytes = 64u << 10);
 // Writes `data` to `path` so that readers see the old file or the whole new
 // one, never a prefix: write to a temp file beside it, fsync, rename, fsync dir.
 Result<void> write_file_atomic(const std::string& path, std::span<const uint8_t> data,

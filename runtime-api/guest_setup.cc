@@ -212,23 +212,6 @@ Result<void> drop_to_kill_capability() {
   return Ok();
 }
 
-Result<std::string> read_pseudo_file(const std::string& path, size_t max_bytes) {
-  auto fd = open_file(path, O_RDONLY | O_CLOEXEC);
-  if (!fd) return std::move(fd).error();
-  std::string out;
-  char buf[4096];
-  for (;;) {
-    ssize_t n = ::read(fd->get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Error::from_errno("read {}", path);
-    if (n == 0) return out;
-    out.append(buf, static_cast<size_t>(n));
-    if (out.size() > max_bytes) {
-      return Error::format("{} is over the {}-byte limit for a pseudo file", path, max_bytes);
-    }
-  }
-}
-
 Result<uint64_t> peak_rss_bytes_from(int status_fd) {
   char buf[8192];
   ssize_t n = ::pread(status_fd, buf, sizeof buf, 0);

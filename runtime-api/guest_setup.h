@@ -27,8 +27,6 @@ Result<void> bring_up_loopback();
 // never replays the RNG state captured in its snapshot.
 Result<void> reseed_entropy(std::span<const uint8_t> entropy);
 Result<void> set_wall_clock(uint64_t realtime_ns);
-// Reads a /proc or /sys file (whose stat size is 0 or a lie) up to EOF.
-Result<std::string> read_pseudo_file(const std::string& path, size_t max_bytes = 64u << 10);
 // Drops every capability but CAP_KILL (to stop the runtime) from all sets
 // and the bounding set: after the runtime started, a process-backend
 // thaw-init needs no more privilege, so a compromised one has none.

@@ -12,23 +12,8 @@
 namespace thaw {
 namespace {
 
-// cgroup files report a stat size that is not their length: read to EOF.
-Result<std::string> read_text(const std::string& path) {
-  auto fd = open_file(path, O_RDONLY | O_CLOEXEC);
-  if (!fd) return std::move(fd).error();
-  std::string out;
-  char buf[4096];
-  for (;;) {
-    ssize_t n = ::read(fd->get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Error::from_errno("read {}", path);
-    if (n == 0 || out.size() > (64u << 10)) return out;
-    out.append(buf, static_cast<size_t>(n));
-  }
-}
-
 bool has_memory_controller(const std::string& v2_root) {
-  auto text = read_text(v2_root + "/cgroup.controllers");
+  auto text = read_pseudo_file(v2_root + "/cgroup.controllers");
   if (!text) return false;
   std::string s = *text;
   return (" " + s + " ").find(" memory") != std::string::npos;
@@ -44,7 +29,7 @@ Result<void> write_text(const std::string& path, std::string_view value) {
 }
 
 Result<uint64_t> read_number(const std::string& path) {
-  auto text = read_text(path);
+  auto text = read_pseudo_file(path);
   if (!text) return std::move(text).error();
   std::string s = *text;
   if (s.starts_with("max")) return UINT64_MAX;
@@ -56,7 +41,7 @@ Result<uint64_t> read_number(const std::string& path) {
 
 // "oom_kill N" out of memory.events (v2) or memory.oom_control (v1).
 uint64_t read_oom_kills(const std::string& path) {
-  auto text = read_text(path);
+  auto text = read_pseudo_file(path);
   if (!text) return 0;
   std::string s = *text;
   size_t pos = s.find("oom_kill ");
