@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 
 namespace thaw {
 
@@ -100,6 +101,18 @@ Result<void> write_file_atomic(const std::string& path, std::span<const uint8_t>
   if (!dfd) return std::move(dfd).error();
   if (::fsync(dfd->get()) != 0) return Error::from_errno("fsync directory {}", dir);
   return Ok();
+}
+
+void remove_tree(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(path, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (it->is_directory(ec) && !it->is_symlink(ec)) {
+      fs::permissions(it->path(), fs::perms::owner_all, fs::perm_options::add, ec);
+    }
+  }
+  fs::remove_all(path, ec);
 }
 
 }  // namespace thaw

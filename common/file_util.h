@@ -24,5 +24,9 @@ Result<void> write_file_atomic(const std::string& path, std::span<const uint8_t>
 // Loops until every byte moved; EOF before the end is an error naming `what`.
 Result<void> write_all(int fd, std::span<const uint8_t> data, std::string_view what);
 Result<void> read_exact(int fd, std::span<uint8_t> data, std::string_view what);
+// Removes a tree without following symlinks, first making directories
+// writable so an unpacked package's 0555 directories cannot block clean-up.
+// Best effort: used on clean-up paths, where a failure has nowhere to go.
+void remove_tree(const std::string& path);
 
 }  // namespace thaw

@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include <boost/json.hpp>
-#include <filesystem>
 #include <map>
 
 #include "common/file_util.h"
@@ -20,7 +19,6 @@
 
 namespace thaw::layers {
 
-namespace fs = std::filesystem;
 namespace json = boost::json;
 
 namespace {
@@ -37,19 +35,6 @@ Result<void> make_dir(const std::string& path) {
     return Error::format("{} exists but is not a directory; move it away", path);
   }
   return Ok();
-}
-
-// Removes a tree without following symlinks, first making directories
-// writable so a package's 0555 directories cannot block the clean-up.
-void remove_tree(const std::string& path) {
-  std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(path, ec);
-       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    if (it->is_directory(ec) && !it->is_symlink(ec)) {
-      fs::permissions(it->path(), fs::perms::owner_all, fs::perm_options::add, ec);
-    }
-  }
-  fs::remove_all(path, ec);
 }
 
 // The temp tree of one conversion; removed on every exit path.

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <string>
 
+#include "common/file_util.h"
 #include "layers/directory_sink.h"
 #include "layers/zip_reader.h"
 
@@ -22,18 +23,6 @@ thaw::layers::ZipPolicy fuzz_policy() {
   p.max_entries = 512;
   p.ratio_floor_bytes = 1 << 20;
   return p;
-}
-
-void remove_tree(const std::string& path) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(path, ec);
-       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    if (it->is_directory(ec) && !it->is_symlink(ec)) {
-      fs::permissions(it->path(), fs::perms::owner_all, fs::perm_options::add, ec);
-    }
-  }
-  fs::remove_all(path, ec);
 }
 
 }  // namespace
@@ -56,6 +45,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       abort();
     }
   }
-  remove_tree(root);
+  thaw::remove_tree(root);
   return 0;
 }
