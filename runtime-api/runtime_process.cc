@@ -12,17 +12,20 @@
 #include <cctype>
 #include <cstring>
 
+#include "common/exec_report.h"
+
 namespace thaw {
 namespace {
+
+// Indexed by the step exec_child reports through ExecReport::fail.
+constexpr const char* kSpawnSteps[] = {"",       "redirect stdout/stderr", "chdir",
+                                       "setgroups", "setgid",            "setuid",
+                                       "no_new_privs", "execve", "seccomp filter"};
 
 // Runs in the forked child: only async-signal-safe calls until execve.
 [[noreturn]] void exec_child(const RuntimeSpawn& spec, int out_w, int err_w, int report_w,
                              char* const* argv, char* const* envp) {
-  auto die = [report_w](int step) {
-    int msg[2] = {step, errno};
-    [[maybe_unused]] ssize_t n = ::write(report_w, msg, sizeof msg);
-    ::_exit(127);
-  };
+  auto die = [report_w](int step) { ExecReport::fail(report_w, step); };
   sigset_t none;
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -58,13 +61,13 @@ namespace {
 }  // namespace
 
 Result<RuntimeProcess> spawn_runtime(const RuntimeSpawn& spec) {
-  int out[2], err[2], report[2];
+  int out[2], err[2];
   if (::pipe2(out, O_CLOEXEC) < 0) return Error::from_errno("pipe for runtime stdout");
   UniqueFd out_r(out[0]), out_w(out[1]);
   if (::pipe2(err, O_CLOEXEC) < 0) return Error::from_errno("pipe for runtime stderr");
   UniqueFd err_r(err[0]), err_w(err[1]);
-  if (::pipe2(report, O_CLOEXEC) < 0) return Error::from_errno("pipe for exec status");
-  UniqueFd report_r(report[0]), report_w(report[1]);
+  auto report = ExecReport::create();
+  if (!report) return std::move(report).error();
 
   // Build argv/envp before fork: the child must not allocate.
   std::vector<char*> argv = {const_cast<char*>(spec.path.c_str()), nullptr};
@@ -74,24 +77,14 @@ Result<RuntimeProcess> spawn_runtime(const RuntimeSpawn& spec) {
 
   pid_t pid = ::fork();
   if (pid < 0) return Error::from_errno("fork for the runtime");
-  if (pid == 0) exec_child(spec, out_w.get(), err_w.get(), report_w.get(), argv.data(), envp.data());
-  report_w.reset();
+  if (pid == 0) {
+    exec_child(spec, out_w.get(), err_w.get(), report->child_fd(), argv.data(), envp.data());
+  }
   out_w.reset();
   err_w.reset();
-  int msg[2] = {0, 0};
-  ssize_t n;
-  do {
-    n = ::read(report_r.get(), msg, sizeof msg);
-  } while (n < 0 && errno == EINTR);
-  if (n == static_cast<ssize_t>(sizeof msg)) {
-    ::waitpid(pid, nullptr, 0);
-    static constexpr const char* kSteps[] = {"",       "redirect stdout/stderr", "chdir",
-                                             "setgroups", "setgid",            "setuid",
-                                             "no_new_privs", "execve", "seccomp filter"};
-    int step = msg[0] >= 1 && msg[0] <= 8 ? msg[0] : 7;
-    return Error::with_errno(msg[1], "starting runtime {} as uid {}: {}", spec.path, spec.uid,
-                             kSteps[step]);
-  }
+  auto started = report->wait_for_exec(
+      pid, kSpawnSteps, fmt::format("starting runtime {} as uid {}", spec.path, spec.uid));
+  if (!started) return std::move(started).error();
   for (int fd : {out_r.get(), err_r.get()}) ::fcntl(fd, F_SETFL, O_NONBLOCK);
   RuntimeProcess p;
   p.pid = pid;

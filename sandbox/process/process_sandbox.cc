@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "common/exec_report.h"
 #include "common/file_util.h"
 #include "sandbox/process/seccomp_policy.h"
 
@@ -25,15 +26,15 @@ namespace {
 
 constexpr int kChannelFdInSandbox = 3;
 constexpr int kSendTimeoutMs = 5000;
+// Indexed by the step child_main reports through ExecReport::fail.
+constexpr const char* kStartSteps[] = {"",           "join cgroup",   "make mounts private",
+                                       "sethostname", "set up channel", "load seccomp filter",
+                                       "execve"};
 
 // Child side of clone3(): only async-signal-safe calls until execve.
 [[noreturn]] void child_main(int channel, int procs_fd, const sock_fprog* filter,
                              char* const* argv, int report_w) {
-  auto die = [report_w](int step) {
-    int msg[2] = {step, errno};
-    [[maybe_unused]] ssize_t n = ::write(report_w, msg, sizeof msg);
-    ::_exit(127);
-  };
+  auto die = [report_w](int step) { ExecReport::fail(report_w, step); };
   if (procs_fd >= 0 && ::write(procs_fd, "0", 1) != 1) die(1);
   // Mount events must never leak to the host (systemd makes "/" shared).
   if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) < 0) die(2);
@@ -104,9 +105,8 @@ Result<void> ProcessSandbox::start(const InitConfig& config_in) {
     return Error::from_errno("socketpair for the sandbox channel");
   }
   UniqueFd host_end(sv[0]), guest_end(sv[1]);
-  int report[2];
-  if (::pipe2(report, O_CLOEXEC) < 0) return Error::from_errno("pipe");
-  UniqueFd report_r(report[0]), report_w(report[1]);
+  auto report = ExecReport::create();
+  if (!report) return std::move(report).error();
 
   std::string channel_arg = fmt::format("fd:{}", kChannelFdInSandbox);
   std::vector<char*> argv = {const_cast<char*>(options_.init_path.c_str()),
@@ -120,25 +120,15 @@ Result<void> ProcessSandbox::start(const InitConfig& config_in) {
   if (pid < 0) return Error::from_errno("clone3 with new PID/mount/net/IPC/UTS namespaces");
   if (pid == 0) {
     child_main(guest_end.get(), cgroup_ ? cgroup_->procs_fd() : -1, bpf.empty() ? nullptr : &filter,
-               argv.data(), report_w.get());
+               argv.data(), report->child_fd());
   }
   pid_ = static_cast<pid_t>(pid);
-  report_w.reset();
   guest_end.reset();
-  int msg[2] = {0, 0};
-  ssize_t n;
-  do {
-    n = ::read(report_r.get(), msg, sizeof msg);
-  } while (n < 0 && errno == EINTR);
-  if (n == static_cast<ssize_t>(sizeof msg)) {
-    ::waitpid(pid_, nullptr, 0);
+  auto started = report->wait_for_exec(
+      pid_, kStartSteps, fmt::format("starting {} in the sandbox", options_.init_path));
+  if (!started) {
     pid_ = -1;
-    static constexpr const char* kSteps[] = {"",           "join cgroup",   "make mounts private",
-                                             "sethostname", "set up channel", "load seccomp filter",
-                                             "execve"};
-    int step = msg[0] >= 1 && msg[0] <= 6 ? msg[0] : 6;
-    return Error::with_errno(msg[1], "starting {} in the sandbox: {}", options_.init_path,
-                             kSteps[step]);
+    return std::move(started).error();
   }
   ::fcntl(host_end.get(), F_SETFL, O_NONBLOCK);
   channel_ = std::move(host_end);
