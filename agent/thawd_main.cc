@@ -1,12 +1,38 @@
-// thawd entry point. Today only `thawd --doctor` exists (host readiness,
-// agent/doctor.h); the service mode (scheduler API, sandbox pool) lands in a
-// later issue and until then thawd says so and exits 1.
+// thawd entry point: `thawd --doctor` checks the host (agent/doctor.h);
+// otherwise thawd runs the service (agent/service.h): the Lambda-shaped
+// scheduler API on a Unix socket, until SIGTERM.
+#include <grp.h>
+
 #include <cstdio>
+#include <cstdlib>
+#include <map>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
 #include "agent/doctor.h"
+#include "agent/service.h"
+
+namespace {
+
+// "--socket-group thaw" or "--socket-group 990".
+bool resolve_group(const std::string& name, gid_t& gid) {
+  if (name.empty()) return false;
+  char* end = nullptr;
+  unsigned long n = std::strtoul(name.c_str(), &end, 10);
+  if (*end == '\0') {
+    gid = static_cast<gid_t>(n);
+    return true;
+  }
+  if (group* g = ::getgrnam(name.c_str())) {
+    gid = g->gr_gid;
+    return true;
+  }
+  return false;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"thawd: runs Lambda-style functions in KVM microVMs restored from snapshots"};
@@ -22,6 +48,31 @@ int main(int argc, char** argv) {
   app.add_option("--host-root", root,
                  "with --doctor: read proc/, sys/ and dev/ under this directory instead of / "
                  "(for inspecting a captured host tree; live syscalls still probe this host)");
+
+  thaw::agent::ServiceOptions so;
+  std::string group;
+  std::vector<std::string> images;
+  bool no_cgroup = false;
+  app.add_option("--socket", so.socket_path, "the scheduler API's Unix socket (created 0660)");
+  app.add_option("--socket-group", group,
+                 "group (name or gid) that owns the socket; its members may use the API");
+  app.add_option("--state-dir", so.state_dir, "functions, code images and logs");
+  app.add_option("--init", so.init_path, "the thaw-init binary (build/runtime-api/thaw-init)");
+  app.add_option("--seccomp-policy", so.seccomp_policy_path,
+                 "sandbox/process/seccomp-policy.txt for the process backend")
+      ->check(CLI::ExistingFile);
+  app.add_option("--runtime-image", images,
+                 "RUNTIME=PATH: the EROFS image of a runtime (guest/runtimes/build-image.sh); "
+                 "runtimes without one run on the host root");
+  app.add_option("--scratch-dir", so.scratch_dir, "where ZIPs are unpacked (a tmpfs is fastest)");
+  app.add_option("--max-sandboxes", so.max_sandboxes, "sandboxes alive at once; beyond: 429")
+      ->check(CLI::Range(1, 4096));
+  app.add_option("--workers", so.workers, "threads for blocking work (conversions, invocations)")
+      ->check(CLI::Range(1, 4096));
+  app.add_option("--drain-timeout", so.drain_timeout_s,
+                 "seconds SIGTERM waits for requests in flight")
+      ->check(CLI::Range(0, 3600));
+  app.add_flag("--no-cgroup", no_cgroup, "run sandboxes without a memory cgroup");
   CLI11_PARSE(app, argc, argv);
 
   if (!doctor) {
@@ -29,10 +80,27 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "thawd: --json, --guest-variant and --host-root only apply to --doctor\n");
       return 1;
     }
-    std::fprintf(stderr,
-                 "thawd: the service mode is not built yet (scheduler API, function registry and "
-                 "sandbox pool come in a later issue); this build only runs `thawd --doctor`\n");
-    return 1;
+    if (!group.empty()) {
+      gid_t gid;
+      if (!resolve_group(group, gid)) {
+        std::fprintf(stderr, "thawd: --socket-group '%s' is neither a gid nor a group name\n",
+                     group.c_str());
+        return 1;
+      }
+      so.socket_gid = gid;
+    }
+    for (const auto& spec : images) {
+      size_t eq = spec.find('=');
+      if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size()) {
+        std::fprintf(stderr, "thawd: --runtime-image '%s' must be RUNTIME=PATH, e.g. "
+                             "python3.11=/var/cache/thaw/python3.11/image.erofs\n",
+                     spec.c_str());
+        return 1;
+      }
+      so.runtime_images[spec.substr(0, eq)] = spec.substr(eq + 1);
+    }
+    so.use_cgroup = !no_cgroup;
+    return thaw::agent::run_service(so);
   }
 
   thaw::doctor::HostPaths paths;

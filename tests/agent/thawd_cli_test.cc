@@ -1,5 +1,6 @@
 // Tests of the thawd binary's command line (agent/thawd_main.cc): the
-// doctor mode's exit codes and output, and the not-yet-built service mode.
+// doctor mode's exit codes and output, and the service mode's start-up checks
+// (the API itself is driven by thawd_api_test).
 #include <sys/wait.h>
 
 #include <cstdio>
@@ -52,11 +53,24 @@ class ThawdCli : public ::testing::Test {
   std::string root_;
 };
 
-TEST_F(ThawdCli, ServiceModeSaysItIsNotBuiltYet) {
-  Output o = run_thawd("");
+TEST_F(ThawdCli, ServiceModeNeedsAnExecutableInit) {
+  Output o = run_thawd("--socket " + root_ + "/s.sock --state-dir " + root_ + "/state --init " +
+                       root_ + "/missing-init");
   EXPECT_EQ(o.exit_code, 1);
-  EXPECT_NE(o.out.find("the service mode is not built yet"), std::string::npos) << o.out;
-  EXPECT_NE(o.out.find("thawd --doctor"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("is not an executable thaw-init"), std::string::npos) << o.out;
+  EXPECT_FALSE(fs::exists(root_ + "/s.sock")) << "nothing may listen before the checks pass";
+}
+
+TEST_F(ThawdCli, RuntimeImageMustBeRuntimeEqualsPath) {
+  Output o = run_thawd("--runtime-image python3.11");
+  EXPECT_EQ(o.exit_code, 1);
+  EXPECT_NE(o.out.find("must be RUNTIME=PATH"), std::string::npos) << o.out;
+}
+
+TEST_F(ThawdCli, UnknownSocketGroupIsRefused) {
+  Output o = run_thawd("--socket-group no-such-group-thaw");
+  EXPECT_EQ(o.exit_code, 1);
+  EXPECT_NE(o.out.find("neither a gid nor a group name"), std::string::npos) << o.out;
 }
 
 TEST_F(ThawdCli, DoctorOnlyFlagsNeedDoctor) {

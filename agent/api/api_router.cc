@@ -1,0 +1,241 @@
+#include "agent/api/api_router.h"
+
+#include <boost/json.hpp>
+#include <fmt/format.h>
+
+#include "agent/api/base64.h"
+
+namespace thaw::agent {
+namespace http = boost::beast::http;
+namespace json = boost::json;
+
+namespace {
+
+constexpr std::string_view kApiVersion = "2015-03-31";
+constexpr size_t kLogTailBytes = 4096;  // X-Amz-Log-Type: Tail returns the last 4 KB
+
+HttpResponse json_response(unsigned status, const json::value& v) {
+  HttpResponse r;
+  r.status = status;
+  r.body = json::serialize(v);
+  return r;
+}
+
+HttpResponse unknown_operation(const HttpRequest& req) {
+  return render_api_error(404, "UnknownOperationException",
+                          fmt::format("no operation for {} {}; see the Lambda API 2015-03-31 paths "
+                                      "under /2015-03-31/functions",
+                                      std::string_view(req.method_string()),
+                                      std::string_view(req.target())));
+}
+
+std::string_view sv(boost::beast::string_view s) { return {s.data(), s.size()}; }
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// RFC 3986 §2.1; in a query (form encoding) '+' is a space too.
+std::string percent_decode(std::string_view s, bool plus_is_space) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 && hex_value(s[i + 2]) >= 0) {
+      out += static_cast<char>(hex_value(s[i + 1]) << 4 | hex_value(s[i + 2]));
+      i += 2;
+    } else {
+      out += plus_is_space && s[i] == '+' ? ' ' : s[i];
+    }
+  }
+  return out;
+}
+
+ApiError function_not_found(std::string_view name) {
+  return {ApiErrorKind::kResourceNotFound,
+          fmt::format("Function not found: {}", function_arn(kRegion, name))};
+}
+
+}  // namespace
+
+ApiPath split_target(std::string_view target) {
+  ApiPath p;
+  if (size_t q = target.find('?'); q != std::string_view::npos) {
+    p.query = std::string(target.substr(q + 1));
+    target = target.substr(0, q);
+  }
+  size_t i = 0;
+  while (i < target.size()) {
+    while (i < target.size() && target[i] == '/') ++i;
+    size_t j = target.find('/', i);
+    if (j == std::string_view::npos) j = target.size();
+    if (j > i) p.segments.push_back(percent_decode(target.substr(i, j - i), false));
+    i = j;
+  }
+  return p;
+}
+
+std::optional<std::string> query_param(std::string_view query, std::string_view key) {
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    size_t eq = pair.find('=');
+    if (percent_decode(pair.substr(0, eq), true) == key) {
+      return eq == std::string_view::npos ? "" : percent_decode(pair.substr(eq + 1), true);
+    }
+    if (amp == std::string_view::npos) break;
+    query = query.substr(amp + 1);
+  }
+  return std::nullopt;
+}
+
+ApiRouter::ApiRouter(IoLoop& loop, FunctionRegistry& registry, SandboxPool& pool,
+                     WorkerPool& workers)
+    : loop_(loop), registry_(registry), pool_(pool), workers_(workers) {}
+
+uint64_t ApiRouter::body_limit(const HttpRequest& req) {
+  ApiPath p = split_target(sv(req.target()));
+  if (req.method() == http::verb::post && p.segments.size() == 4 && p.segments[0] == kApiVersion &&
+      p.segments[1] == "functions" && p.segments[3] == "invocations") {
+    return kMaxSyncPayloadBytes;
+  }
+  if (req.method() == http::verb::post && p.segments.size() == 2 && p.segments[0] == kApiVersion &&
+      p.segments[1] == "functions") {
+    return kMaxCreateBodyBytes;
+  }
+  return kMaxOtherBodyBytes;
+}
+
+void ApiRouter::run_blocking(std::function<HttpResponse()> work, HttpReply reply) {
+  workers_.submit([this, work = std::move(work), reply = std::move(reply)]() mutable {
+    HttpResponse r = work();
+    loop_.post([reply = std::move(reply), r = std::move(r)]() mutable { reply(std::move(r)); });
+  });
+}
+
+void ApiRouter::handle(HttpRequest& req, HttpReply reply) {
+  ApiPath p = split_target(sv(req.target()));
+  const auto method = req.method();
+  if (p.segments.size() == 3 && p.segments[0] == "agent" && p.segments[1] == "v1" &&
+      p.segments[2] == "health" && method == http::verb::get) {
+    return reply(json_response(200, json::object{{"status", "ok"},
+                                                 {"functions", registry_.list().size()},
+                                                 {"idle_sandboxes", pool_.idle_sandboxes()},
+                                                 {"busy_sandboxes", pool_.busy_sandboxes()}}));
+  }
+  if (p.segments.size() < 2 || p.segments[0] != kApiVersion || p.segments[1] != "functions") {
+    return reply(unknown_operation(req));
+  }
+  if (p.segments.size() == 2) {
+    if (method == http::verb::post) return create_function(req, std::move(reply));
+    if (method == http::verb::get) {
+      json::array functions;
+      for (const auto& c : registry_.list()) {
+        functions.push_back(function_configuration_json(c, kRegion));
+      }
+      return reply(json_response(200, json::object{{"Functions", std::move(functions)}}));
+    }
+    return reply(unknown_operation(req));
+  }
+  const std::string& name = p.segments[2];
+  if (auto bad = check_function_name(name)) return reply(render_api_error(*bad));
+  if (auto q = query_param(p.query, "Qualifier"); q && *q != "$LATEST") {
+    return reply(render_api_error(
+        {ApiErrorKind::kResourceNotFound,
+         fmt::format("Function not found: {}:{} (only $LATEST exists: versions and aliases are "
+                     "not implemented yet)",
+                     function_arn(kRegion, name), *q)}));
+  }
+  if (p.segments.size() == 3) {
+    if (method == http::verb::get) {
+      auto c = registry_.get(name);
+      if (!c) return reply(render_api_error(function_not_found(name)));
+      return reply(json_response(
+          200, json::object{{"Configuration", function_configuration_json(*c, kRegion)},
+                            {"Code", json::object{{"RepositoryType", "thaw-erofs"},
+                                                  {"ImageDigest", c->code_digest}}}}));
+    }
+    if (method == http::verb::delete_) {
+      auto removed = registry_.remove(name);
+      if (!removed) return reply(render_api_error(removed.error()));
+      pool_.drop_function(name);
+      return reply(HttpResponse{204, {}, {}});
+    }
+    return reply(unknown_operation(req));
+  }
+  if (p.segments.size() == 4 && p.segments[3] == "invocations" && method == http::verb::post) {
+    return invoke(name, req, std::move(reply));
+  }
+  return reply(unknown_operation(req));
+}
+
+void ApiRouter::create_function(HttpRequest& req, HttpReply reply) {
+  auto parsed = parse_create_function(req.body());
+  if (!parsed) return reply(render_api_error(parsed.error()));
+  auto shared = std::make_shared<CreateFunctionRequest>(std::move(*parsed));
+  run_blocking(
+      [this, shared]() -> HttpResponse {
+        std::string name = shared->config.name;
+        auto created = registry_.create(std::move(*shared));
+        if (!created) return render_api_error(created.error());
+        pool_.drop_function(name);  // sandboxes of an earlier function of that name
+        return json_response(201, function_configuration_json(*created, kRegion));
+      },
+      std::move(reply));
+}
+
+void ApiRouter::invoke(const std::string& name, HttpRequest& req, HttpReply reply) {
+  std::string type = std::string(sv(req["X-Amz-Invocation-Type"]));
+  if (type.empty()) type = "RequestResponse";
+  if (type != "RequestResponse" && type != "Event" && type != "DryRun") {
+    return reply(render_api_error(invalid_parameter(fmt::format(
+        "X-Amz-Invocation-Type '{}' is not one of RequestResponse, Event, DryRun", type))));
+  }
+  std::string log_type = std::string(sv(req["X-Amz-Log-Type"]));
+  if (!log_type.empty() && log_type != "None" && log_type != "Tail") {
+    return reply(render_api_error(
+        invalid_parameter(fmt::format("X-Amz-Log-Type '{}' is not one of None, Tail", log_type))));
+  }
+  auto config = registry_.get(name);
+  if (!config) return reply(render_api_error(function_not_found(name)));
+  std::string& body = req.body();
+  if (body.empty()) body = "{}";
+  boost::system::error_code ec;
+  json::parse(body, ec);
+  if (ec) {
+    return reply(render_api_error(invalid_content(
+        fmt::format("Could not parse request body into json: {}; the payload must be JSON",
+                    ec.message()))));
+  }
+  if (type == "DryRun") return reply(HttpResponse{204, {}, {}});
+  if (type == "Event") {
+    return reply(render_api_error(invalid_parameter(
+        "InvocationType Event is not supported by this agent yet (no durable queue); use "
+        "RequestResponse")));
+  }
+  auto payload = std::make_shared<std::vector<uint8_t>>(body.begin(), body.end());
+  bool tail = log_type == "Tail";
+  run_blocking(
+      [this, config = std::move(*config), payload, tail]() -> HttpResponse {
+        auto outcome = pool_.invoke(config, std::move(*payload));
+        if (!outcome) return render_api_error(outcome.error());
+        HttpResponse r;
+        r.status = 200;
+        r.headers.emplace_back("X-Amz-Executed-Version", "$LATEST");
+        r.headers.emplace_back("x-amzn-RequestId", outcome->request_id);
+        if (outcome->function_error) r.headers.emplace_back("X-Amz-Function-Error", "Unhandled");
+        if (tail) {
+          std::string_view log = outcome->log;
+          if (log.size() > kLogTailBytes) log = log.substr(log.size() - kLogTailBytes);
+          r.headers.emplace_back(
+              "X-Amz-Log-Result",
+              base64_encode({reinterpret_cast<const uint8_t*>(log.data()), log.size()}));
+        }
+        r.body = std::move(outcome->body);
+        return r;
+      },
+      std::move(reply));
+}
+
+}  // namespace thaw::agent

@@ -1,0 +1,54 @@
+// The scheduler API's routes (AWS Lambda 2015-03-31 paths and shapes, plus
+// /agent/v1/health): parses each request on the loop thread, runs blocking
+// work (code conversion, invocations) on the WorkerPool and answers back on
+// the loop. Used by thawd's service mode.
+#pragma once
+
+#include <cstdint>
+
+#include "agent/api/function_registry.h"
+#include "agent/http/http_server.h"
+#include "agent/invoke/sandbox_pool.h"
+#include "agent/worker_pool.h"
+#include "common/io_loop.h"
+
+namespace thaw::agent {
+
+// Lambda's synchronous Invoke payload limit (6 MB).
+inline constexpr uint64_t kMaxSyncPayloadBytes = 6291456;
+// CreateFunction: a 50 MB ZIP, base64-encoded, plus the JSON around it.
+inline constexpr uint64_t kMaxCreateBodyBytes = (52428800ull + 2) / 3 * 4 + (1u << 20);
+inline constexpr uint64_t kMaxOtherBodyBytes = 1u << 20;
+
+class ApiRouter {
+ public:
+  ApiRouter(IoLoop& loop, FunctionRegistry& registry, SandboxPool& pool, WorkerPool& workers);
+
+  void handle(HttpRequest& request, HttpReply reply);
+  // The body limit for a request, chosen from its method and path.
+  static uint64_t body_limit(const HttpRequest& request);
+
+ private:
+  void create_function(HttpRequest& request, HttpReply reply);
+  void invoke(const std::string& name, HttpRequest& request, HttpReply reply);
+  // Runs `work` on a worker thread and hands its response to `reply` on the loop.
+  void run_blocking(std::function<HttpResponse()> work, HttpReply reply);
+
+  IoLoop& loop_;
+  FunctionRegistry& registry_;
+  SandboxPool& pool_;
+  WorkerPool& workers_;
+};
+
+// Splits "/2015-03-31/functions/NAME/invocations?Qualifier=x": the path
+// segments after the API version and the raw query.
+struct ApiPath {
+  std::vector<std::string> segments;
+  std::string query;
+};
+ApiPath split_target(std::string_view target);
+// The value of `key` in an application/x-www-form-urlencoded query (percent
+// decoded); nullopt when absent.
+std::optional<std::string> query_param(std::string_view query, std::string_view key);
+
+}  // namespace thaw::agent

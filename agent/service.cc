@@ -1,0 +1,145 @@
+#include "agent/service.h"
+
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "agent/api/api_router.h"
+
+namespace thaw::agent {
+namespace fs = std::filesystem;
+
+namespace {
+
+int fail(std::string_view what) {
+  std::fprintf(stderr, "thawd: %.*s\n", static_cast<int>(what.size()), what.data());
+  return 1;
+}
+
+Result<void> make_dir(const std::string& path, mode_t mode) {
+  std::error_code ec;
+  fs::create_directories(path, ec);
+  if (ec) return Error::format("creating {}: {}", path, ec.message());
+  if (::chmod(path.c_str(), mode) < 0) return Error::from_errno("chmod {}", path);
+  return Ok();
+}
+
+}  // namespace
+
+int run_service(const ServiceOptions& o) {
+  if (o.init_path.empty() || ::access(o.init_path.c_str(), X_OK) != 0) {
+    return fail(fmt::format("--init '{}' is not an executable thaw-init; pass the path of "
+                            "build/runtime-api/thaw-init",
+                            o.init_path));
+  }
+  for (const auto& [runtime, image] : o.runtime_images) {
+    if (::access(image.c_str(), R_OK) != 0) {
+      return fail(fmt::format("--runtime-image {}={}: cannot read the image; build it with "
+                              "guest/runtimes/build-image.sh {}",
+                              runtime, image, runtime));
+    }
+  }
+  const std::string run_dir = o.state_dir + "/run";
+  const std::string logs_dir = o.state_dir + "/logs";
+  for (const auto& [dir, mode] : {std::pair{o.state_dir, 0700}, {run_dir, 0700}, {logs_dir, 0750}}) {
+    if (auto made = make_dir(dir, static_cast<mode_t>(mode)); !made) return fail(made.error().message);
+  }
+  if (auto parent = fs::path(o.socket_path).parent_path(); !parent.empty()) {
+    std::error_code ec;
+    fs::create_directories(parent, ec);
+  }
+
+  // Signals arrive through a signalfd on the loop, never as handlers.
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGINT);
+  if (::pthread_sigmask(SIG_BLOCK, &mask, nullptr) != 0) return fail("blocking SIGTERM/SIGINT");
+  UniqueFd sig_fd(::signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK));
+  if (!sig_fd) return fail(Error::from_errno("signalfd").message);
+
+  layers::StoreOptions store;
+  store.state_dir = o.state_dir + "/images";
+  store.scratch_dir = o.scratch_dir;
+  auto registry = FunctionRegistry::open(o.state_dir, store);
+  if (!registry) return fail(registry.error().message);
+  for (const auto& w : (*registry)->load_warnings()) std::fprintf(stderr, "thawd: %s\n", w.c_str());
+
+  auto loop = IoLoop::create(512);
+  if (!loop) return fail(loop.error().message);
+
+  PoolSettings ps;
+  ps.init_path = o.init_path;
+  ps.seccomp_policy_path = o.seccomp_policy_path;
+  ps.runtime_images = o.runtime_images;
+  ps.work_dir = run_dir;
+  ps.logs_dir = logs_dir;
+  ps.use_cgroup = o.use_cgroup;
+  ps.max_sandboxes = o.max_sandboxes;
+  // Declared in this order so destruction runs: workers finish (their
+  // replies are posted to the loop), then sandboxes die, then the server.
+  std::unique_ptr<HttpServer> server;
+  SandboxPool pool(ps, **registry);
+  std::optional<WorkerPool> workers(std::in_place, o.workers);
+  ApiRouter router(**loop, **registry, pool, *workers);
+
+  HttpServerOptions hs;
+  hs.socket_path = o.socket_path;
+  hs.allowed_gid = o.socket_gid;
+  hs.body_limit = &ApiRouter::body_limit;
+  hs.render_error = [](unsigned status, std::string_view kind, std::string_view message) {
+    return render_api_error(status, kind, message);
+  };
+  auto listening = HttpServer::listen_unix(
+      **loop, hs, [&router](HttpRequest& req, HttpReply reply) { router.handle(req, std::move(reply)); });
+  if (!listening) return fail(listening.error().message);
+  server = std::move(*listening);
+
+  bool draining = false;
+  IoOp sig_op;
+  sig_op.done = [&](int, uint32_t) {
+    signalfd_siginfo info{};
+    while (::read(sig_fd.get(), &info, sizeof info) == sizeof info) {
+      if (!draining) {
+        std::fprintf(stderr, "thawd: %s: draining (no new connections; finishing %zu requests)\n",
+                     strsignal(static_cast<int>(info.ssi_signo)), server->requests_in_progress());
+        ::sd_notify(0, "STOPPING=1");
+        draining = true;
+        server->stop_accepting();
+      } else {
+        (*loop)->stop();  // a second signal: stop now
+      }
+    }
+  };
+  (*loop)->watch(sig_fd.get(), sig_op);
+  std::fprintf(stderr, "thawd: serving the Lambda API on %s (state %s, %zu functions)\n",
+               o.socket_path.c_str(), o.state_dir.c_str(), (*registry)->list().size());
+  ::sd_notify(0, "READY=1");
+
+  auto drain_started = std::chrono::steady_clock::time_point{};
+  while (!(*loop)->stopping()) {
+    auto ran = (*loop)->run_once(draining ? 100 : -1);
+    if (!ran) return fail(ran.error().message);
+    if (!draining) continue;
+    if (drain_started == std::chrono::steady_clock::time_point{}) {
+      drain_started = std::chrono::steady_clock::now();
+    }
+    bool timed_out = std::chrono::steady_clock::now() - drain_started >
+                     std::chrono::seconds(o.drain_timeout_s);
+    if (server->requests_in_progress() == 0 || timed_out) break;
+  }
+  // Let the last replies reach their sockets.
+  for (int i = 0; i < 20 && server->open_connections() > 0; ++i) (void)(*loop)->run_once(10);
+  workers.reset();
+  std::fprintf(stderr, "thawd: stopped\n");
+  return 0;
+}
+
+}  // namespace thaw::agent

@@ -1,0 +1,34 @@
+// thawd's service mode: opens the state directory (function registry, image
+// store), listens on the scheduler socket, serves the API on one io_uring
+// loop, and drains on SIGTERM/SIGINT (stop accepting, finish what is in
+// flight, kill sandboxes). Called by thawd_main.cc.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+
+namespace thaw::agent {
+
+struct ServiceOptions {
+  std::string socket_path = "/run/thaw/thaw.sock";
+  std::optional<gid_t> socket_gid;  // peers in this group may connect
+  std::string state_dir = "/var/lib/thaw";
+  std::string init_path;            // thaw-init
+  std::string seccomp_policy_path;
+  std::map<std::string, std::string> runtime_images;  // runtime -> image.erofs
+  std::string scratch_dir;          // ZIP unpacking (a tmpfs is fastest)
+  uint32_t max_sandboxes = 16;
+  uint32_t workers = 16;
+  bool use_cgroup = true;
+  uint32_t drain_timeout_s = 30;
+};
+
+// Runs until SIGTERM/SIGINT; returns the process exit code. Errors at start
+// are printed to stderr naming what failed and the fix.
+int run_service(const ServiceOptions& options);
+
+}  // namespace thaw::agent
