@@ -8,6 +8,9 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
 
 #include "sandbox/devices/virtio/mmio_transport.h"
 #include "sandbox/devices/virtio/virtio_spec.h"
@@ -22,24 +25,60 @@ using testing::FakeQueue;
 using testing::GuestAllocator;
 using testing::MmioDriver;
 
+// What both directions need: a scratch directory for the device's Unix
+// sockets, an IO loop, guest memory, and a fake guest that has activated a
+// vsock device (CID 3) through its rx/tx/event rings.
+struct VsockRig {
+  std::filesystem::path dir;
+  std::string uds;
+  std::unique_ptr<IoLoop> loop;
+  std::optional<GuestMemory> mem;
+  CountingInterrupt irq;
+  std::optional<MmioTransport> transport;
+  std::optional<MmioDriver> driver;
+  GuestAllocator alloc{0x10000};
+  std::optional<FakeQueue> rx, tx, ev;
+
+  ~VsockRig() {
+    std::error_code ec;
+    if (!dir.empty()) std::filesystem::remove_all(dir, ec);
+  }
+
+  // Returns why the rig could not be set up, or "" once the device is active.
+  std::string start(const std::string& tag, uint64_t mem_bytes) {
+    dir = std::filesystem::temp_directory_path() / (tag + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    uds = (dir / "v.sock").string();
+    auto l = IoLoop::create();
+    auto m = GuestMemory::create_anonymous(mem_bytes);
+    if (!l || !m) return "setup";
+    loop = std::move(*l);
+    mem.emplace(std::move(*m));
+    auto dev = VsockDevice::create({.guest_cid = 3, .uds_path = uds}, *loop);
+    if (!dev) return dev.error().message;
+    transport.emplace(std::move(*dev), *mem, irq);
+    driver.emplace(*transport);
+    rx.emplace(*mem, alloc, 256);
+    tx.emplace(*mem, alloc, 256);
+    ev.emplace(*mem, alloc, 4);
+    driver->init(driver->device_features(), {&*rx, &*tx, &*ev});
+    while (!transport->is_active()) (void)loop->run_once(5);
+    return "";
+  }
+};
+
 void BM_VsockGuestToHost(benchmark::State& state) {
   const uint32_t payload = static_cast<uint32_t>(state.range(0));
-  auto dir = std::filesystem::temp_directory_path() /
-             ("thaw-vsock-bench-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  std::string uds = (dir / "v.sock").string();
-  auto loop = IoLoop::create();
-  auto mem = GuestMemory::create_anonymous(8 << 20);
-  if (!loop || !mem) return state.SkipWithError("setup");
-  auto dev = VsockDevice::create({.guest_cid = 3, .uds_path = uds}, **loop);
-  if (!dev) return state.SkipWithError(dev.error().message.c_str());
-  CountingInterrupt irq;
-  MmioTransport t(std::move(*dev), *mem, irq);
-  MmioDriver drv(t);
-  GuestAllocator alloc(0x10000);
-  FakeQueue rx(*mem, alloc, 256), tx(*mem, alloc, 256), ev(*mem, alloc, 4);
-  drv.init(drv.device_features(), {&rx, &tx, &ev});
-  while (!t.is_active()) (void)(*loop)->run_once(5);
+  VsockRig rig;
+  if (std::string why = rig.start("thaw-vsock-bench-", 8 << 20); !why.empty()) {
+    return state.SkipWithError(why.c_str());
+  }
+  const std::string& uds = rig.uds;
+  IoLoop& loop = *rig.loop;
+  GuestMemory& mem = *rig.mem;
+  MmioTransport& t = *rig.transport;
+  GuestAllocator& alloc = rig.alloc;
+  FakeQueue& tx = *rig.tx;
 
   // Host listener at "<uds>_5000"; the guest connects to it.
   UniqueFd listener(::socket(AF_UNIX, SOCK_STREAM, 0));
@@ -62,17 +101,17 @@ void BM_VsockGuestToHost(benchmark::State& state) {
     h.buf_alloc = 1 << 20;
     static uint64_t buf = alloc.alloc(kVsockHeaderSize + (64 << 10));
     auto bytes = encode_vsock_header(h);
-    (void)mem->write(buf, bytes);
+    (void)mem.write(buf, bytes);
     tx.publish(tx.add_chain({{buf, static_cast<uint32_t>(kVsockHeaderSize + len), false}}));
     t.notify_queue(1);
   };
   send(VsockOp::kRequest, 0);
   UniqueFd conn;
   while (!conn) {
-    (void)(*loop)->run_once(5);
+    (void)loop.run_once(5);
     conn.reset(::accept4(listener.get(), nullptr, nullptr, SOCK_NONBLOCK));
   }
-  for (int i = 0; i < 20; ++i) (void)(*loop)->run_once(1);  // connect completion
+  for (int i = 0; i < 20; ++i) (void)loop.run_once(1);  // connect completion
   std::vector<char> sink(payload);
   for (auto _ : state) {
     send(VsockOp::kRw, payload);
@@ -80,11 +119,10 @@ void BM_VsockGuestToHost(benchmark::State& state) {
     while (got < payload) {
       ssize_t n = ::read(conn.get(), sink.data(), payload - got);
       if (n > 0) got += static_cast<size_t>(n);
-      else (void)(*loop)->run_once(0);  // flush path (socket was full)
+      else (void)loop.run_once(0);  // flush path (socket was full)
     }
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * payload);
-  std::filesystem::remove_all(dir);
 }
 BENCHMARK(BM_VsockGuestToHost)->Arg(4096)->Arg(65536);
 
@@ -94,22 +132,17 @@ BENCHMARK(BM_VsockGuestToHost)->Arg(4096)->Arg(65536);
 // credit once per round.
 void BM_VsockHostToGuest(benchmark::State& state) {
   const uint32_t payload = static_cast<uint32_t>(state.range(0));
-  auto dir = std::filesystem::temp_directory_path() /
-             ("thaw-vsock-bench-rx-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  std::string uds = (dir / "v.sock").string();
-  auto loop = IoLoop::create();
-  auto mem = GuestMemory::create_anonymous(16 << 20);
-  if (!loop || !mem) return state.SkipWithError("setup");
-  auto dev = VsockDevice::create({.guest_cid = 3, .uds_path = uds}, **loop);
-  if (!dev) return state.SkipWithError(dev.error().message.c_str());
-  CountingInterrupt irq;
-  MmioTransport t(std::move(*dev), *mem, irq);
-  MmioDriver drv(t);
-  GuestAllocator alloc(0x10000);
-  FakeQueue rx(*mem, alloc, 256), tx(*mem, alloc, 256), ev(*mem, alloc, 4);
-  drv.init(drv.device_features(), {&rx, &tx, &ev});
-  while (!t.is_active()) (void)(*loop)->run_once(5);
+  VsockRig rig;
+  if (std::string why = rig.start("thaw-vsock-bench-rx-", 16 << 20); !why.empty()) {
+    return state.SkipWithError(why.c_str());
+  }
+  const std::string& uds = rig.uds;
+  IoLoop& loop = *rig.loop;
+  GuestMemory& mem = *rig.mem;
+  MmioTransport& t = *rig.transport;
+  GuestAllocator& alloc = rig.alloc;
+  FakeQueue& rx = *rig.rx;
+  FakeQueue& tx = *rig.tx;
 
   constexpr uint32_t kRxBuf = kVsockHeaderSize + 4096;
   std::vector<uint64_t> rx_buf(256);
@@ -130,7 +163,7 @@ void BM_VsockHostToGuest(benchmark::State& state) {
     h.op = op;
     h.buf_alloc = 1 << 20;
     h.fwd_cnt = static_cast<uint32_t>(received);
-    (void)mem->write(txbuf, encode_vsock_header(h));
+    (void)mem.write(txbuf, encode_vsock_header(h));
     tx.publish(tx.add_chain({{txbuf, kVsockHeaderSize, false}}));
     t.notify_queue(1);
   };
@@ -138,9 +171,9 @@ void BM_VsockHostToGuest(benchmark::State& state) {
   auto drain = [&]() -> uint64_t {
     uint64_t bytes = 0;
     while (auto used = rx.next_used()) {
-      auto len = mem->read_obj<uint32_t>(rx_buf[used->id] + 24);
+      auto len = mem.read_obj<uint32_t>(rx_buf[used->id] + 24);
       if (len) bytes += *len;
-      if (!host_port) host_port = *mem->read_obj<uint32_t>(rx_buf[used->id] + 16);
+      if (!host_port) host_port = *mem.read_obj<uint32_t>(rx_buf[used->id] + 16);
       rx.publish(static_cast<uint16_t>(used->id));
     }
     t.notify_queue(0);
@@ -159,7 +192,7 @@ void BM_VsockHostToGuest(benchmark::State& state) {
     return state.SkipWithError("CONNECT");
   }
   while (!host_port) {
-    (void)(*loop)->run_once(5);
+    (void)loop.run_once(5);
     drain();
   }
   send(VsockOp::kResponse);
@@ -173,13 +206,12 @@ void BM_VsockHostToGuest(benchmark::State& state) {
     }
     uint64_t want = received + payload;
     while (received < want) {
-      (void)(*loop)->run_once(0);
+      (void)loop.run_once(0);
       received += drain();
     }
     send(VsockOp::kCreditUpdate);  // the guest application consumed it all
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * payload);
-  std::filesystem::remove_all(dir);
 }
 BENCHMARK(BM_VsockHostToGuest)->Arg(4096)->Arg(65536);
 
