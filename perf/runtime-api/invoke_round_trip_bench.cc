@@ -45,22 +45,47 @@ Frame invoke_frame(uint64_t n) {
   return f;
 }
 
-void BM_InvokeThroughThawInit(benchmark::State& state) {
-  const char* init = std::getenv("THAW_INIT");
-  const char* bootstrap = std::getenv("THAW_TEST_BOOTSTRAP");
-  if (::geteuid() != 0 || init == nullptr || bootstrap == nullptr) {
-    state.SkipWithError("needs root and THAW_INIT/THAW_TEST_BOOTSTRAP (run via meson)");
-    return;
+// The test bootstrap in a fresh code directory and the options that run it
+// under thaw-init; the directory goes when the benchmark ends (after the
+// sandbox declared below it is gone).
+struct BenchFunction {
+  std::string code;
+  ProcessSandboxOptions options;
+
+  ~BenchFunction() {
+    std::error_code ec;
+    if (!code.empty()) std::filesystem::remove_all(code, ec);
   }
-  char tmpl[] = "/tmp/thaw-bench-code-XXXXXX";
-  std::string code = ::mkdtemp(tmpl);
-  ::chmod(code.c_str(), 0755);
-  std::filesystem::copy_file(bootstrap, code + "/bootstrap");
-  ProcessSandboxOptions o;
-  o.init_path = init;
-  o.code_dir = code;
-  if (const char* p = std::getenv("THAW_SECCOMP_POLICY")) o.seccomp_policy_path = p;
-  ProcessSandbox sandbox(o);
+
+  // False, with the benchmark marked skipped, where the process backend
+  // cannot run (not root, or not started by meson).
+  bool prepare(benchmark::State& state, bool seccomp) {
+    const char* init = std::getenv("THAW_INIT");
+    const char* bootstrap = std::getenv("THAW_TEST_BOOTSTRAP");
+    if (::geteuid() != 0 || init == nullptr || bootstrap == nullptr) {
+      state.SkipWithError("needs root and THAW_INIT/THAW_TEST_BOOTSTRAP (run via meson)");
+      return false;
+    }
+    char tmpl[] = "/tmp/thaw-bench-code-XXXXXX";
+    if (::mkdtemp(tmpl) == nullptr) {
+      state.SkipWithError("mkdtemp /tmp/thaw-bench-code-XXXXXX failed");
+      return false;
+    }
+    code = tmpl;
+    ::chmod(code.c_str(), 0755);
+    std::filesystem::copy_file(bootstrap, code + "/bootstrap");
+    options.init_path = init;
+    options.code_dir = code;
+    const char* policy = std::getenv("THAW_SECCOMP_POLICY");
+    if (seccomp && policy != nullptr) options.seccomp_policy_path = policy;
+    return true;
+  }
+};
+
+void BM_InvokeThroughThawInit(benchmark::State& state) {
+  BenchFunction fn;
+  if (!fn.prepare(state, /*seccomp=*/true)) return;
+  ProcessSandbox sandbox(fn.options);
   InitConfig c;
   c.function_name = "bench";
   c.handler = "x";
@@ -94,34 +119,21 @@ void BM_InvokeThroughThawInit(benchmark::State& state) {
   }
   report(state, us);
   (void)sandbox.kill();
-  std::filesystem::remove_all(code);
 }
 BENCHMARK(BM_InvokeThroughThawInit)->Unit(benchmark::kMicrosecond)->Iterations(2000);
 
 // Cold start of the process backend: clone into new namespaces, seccomp,
 // cgroup, mounts and pivot_root by thaw-init, runtime exec, first /next.
 void BM_ProcessSandboxColdStart(benchmark::State& state) {
-  const char* init = std::getenv("THAW_INIT");
-  const char* bootstrap = std::getenv("THAW_TEST_BOOTSTRAP");
-  if (::geteuid() != 0 || init == nullptr || bootstrap == nullptr) {
-    state.SkipWithError("needs root and THAW_INIT/THAW_TEST_BOOTSTRAP (run via meson)");
-    return;
-  }
-  char tmpl[] = "/tmp/thaw-bench-code-XXXXXX";
-  std::string code = ::mkdtemp(tmpl);
-  ::chmod(code.c_str(), 0755);
-  std::filesystem::copy_file(bootstrap, code + "/bootstrap");
-  ProcessSandboxOptions o;
-  o.init_path = init;
-  o.code_dir = code;
-  if (const char* p = std::getenv("THAW_SECCOMP_POLICY")) o.seccomp_policy_path = p;
+  BenchFunction fn;
+  if (!fn.prepare(state, /*seccomp=*/true)) return;
   InitConfig c;
   c.function_name = "bench";
   c.runtime = "provided";
   std::vector<double> us;
   for (auto _ : state) {
     auto t0 = Clock::now();
-    ProcessSandbox sandbox(o);
+    ProcessSandbox sandbox(fn.options);
     bool ready = sandbox.start(c).ok();
     while (ready) {
       auto f = sandbox.receive(5000);
@@ -141,7 +153,6 @@ void BM_ProcessSandboxColdStart(benchmark::State& state) {
     state.ResumeTiming();
   }
   report(state, us);
-  std::filesystem::remove_all(code);
 }
 BENCHMARK(BM_ProcessSandboxColdStart)->Unit(benchmark::kMillisecond)->Iterations(30);
 
@@ -149,21 +160,13 @@ BENCHMARK(BM_ProcessSandboxColdStart)->Unit(benchmark::kMillisecond)->Iterations
 // invocation, counted by strace -c attached to both for a fixed number of
 // invocations (strace slows them; only the count is reported).
 void BM_GuestSyscallsPerInvocation(benchmark::State& state) {
-  const char* init = std::getenv("THAW_INIT");
-  const char* bootstrap = std::getenv("THAW_TEST_BOOTSTRAP");
-  if (::geteuid() != 0 || init == nullptr || bootstrap == nullptr ||
-      ::access("/usr/bin/strace", X_OK) != 0) {
-    state.SkipWithError("needs root, strace and THAW_INIT/THAW_TEST_BOOTSTRAP");
+  if (::access("/usr/bin/strace", X_OK) != 0) {
+    state.SkipWithError("needs /usr/bin/strace (apt-get install strace)");
     return;
   }
-  char tmpl[] = "/tmp/thaw-bench-code-XXXXXX";
-  std::string code = ::mkdtemp(tmpl);
-  ::chmod(code.c_str(), 0755);
-  std::filesystem::copy_file(bootstrap, code + "/bootstrap");
-  ProcessSandboxOptions o;
-  o.init_path = init;
-  o.code_dir = code;
-  ProcessSandbox sandbox(o);
+  BenchFunction fn;
+  if (!fn.prepare(state, /*seccomp=*/false)) return;
+  ProcessSandbox sandbox(fn.options);
   InitConfig c;
   c.function_name = "bench";
   c.runtime = "provided";
@@ -182,7 +185,7 @@ void BM_GuestSyscallsPerInvocation(benchmark::State& state) {
   std::string children =
       *read_pseudo_file(fmt::format("/proc/{}/task/{}/children", init_pid, init_pid));
   std::string runtime_pid = children.substr(0, children.find(' '));
-  std::string out = code + "/strace.txt";
+  std::string out = fn.code + "/strace.txt";
   pid_t tracer = ::fork();
   if (tracer == 0) {
     std::string ip = std::to_string(init_pid);
@@ -215,7 +218,6 @@ void BM_GuestSyscallsPerInvocation(benchmark::State& state) {
   state.counters["syscalls_per_invocation"] =
       calls / (static_cast<double>(kInvocations) * static_cast<double>(state.iterations()));
   (void)sandbox.kill();
-  std::filesystem::remove_all(code);
 }
 BENCHMARK(BM_GuestSyscallsPerInvocation)->Unit(benchmark::kMillisecond)->Iterations(1);
 
