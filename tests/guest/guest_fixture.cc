@@ -24,6 +24,12 @@ VmmExit GuestTest::run(const std::string& cmdline, const std::vector<std::string
   return r.ok() ? *r : VmmExit{};
 }
 
+Result<VmmProcess> GuestTest::start_guest(const std::string& cmdline,
+                                          const std::vector<std::string>& extra) {
+  return VmmProcess::start(bin_.vmm, guest_args(bin_, cmdline, extra), dir_->file("serial.log"),
+                           dir_->file("stderr.log"));
+}
+
 std::string GuestTest::make_disk(const std::string& name) {
   std::vector<uint8_t> image(kDiskSectors * kSector, 0);
   for (uint64_t sector : {uint64_t{1}, kDiskSectors - 1})

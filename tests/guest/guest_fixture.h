@@ -34,6 +34,10 @@ class GuestTest : public ::testing::Test {
   void SetUp() override;
   // Boots the guest with `cmdline` and waits for thaw-vmm to exit.
   VmmExit run(const std::string& cmdline, const std::vector<std::string>& extra = {});
+  // Boots it in the background (serial.log and stderr.log in dir_), for
+  // tests that talk to the running guest.
+  Result<VmmProcess> start_guest(const std::string& cmdline,
+                                 const std::vector<std::string>& extra = {});
   // A 1 MiB disk image with host_pattern() in sector 1 and the last sector.
   std::string make_disk(const std::string& name);
   std::vector<uint8_t> read_disk(const std::string& path);

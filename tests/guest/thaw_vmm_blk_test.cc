@@ -77,9 +77,7 @@ INSTANTIATE_TEST_SUITE_P(Blk, RingTest, ::testing::ValuesIn(kRingCases), ring_na
 TEST_F(GuestTest, StatsCountWhatTheGuestDid) {
   std::string disk = make_disk("disk.img");
   std::string api = dir_->file("api.sock");
-  auto vmm = VmmProcess::start(
-      bin_.vmm, guest_args(bin_, "thaw.test=blk thaw.hold=1", {"--disk", disk, "--api-sock", api}),
-      dir_->file("serial.log"), dir_->file("stderr.log"));
+  auto vmm = start_guest("thaw.test=blk thaw.hold=1", {"--disk", disk, "--api-sock", api});
   ASSERT_TRUE(vmm.ok()) << vmm.error().message;
   ASSERT_TRUE(
       vmm->wait_for_serial("thaw-test-guest: holding until the host stops the VM\n", seconds(30))
@@ -158,6 +156,14 @@ struct HostileCase {
   const char* reason;  // what thaw-vmm's exit-4 message must mention
 };
 
+// "avail-jump" -> "availjump": test names take only letters, digits and '_'.
+std::string hostile_name(const ::testing::TestParamInfo<HostileCase>& info) {
+  std::string name;
+  for (const char* p = info.param.kind; *p; p++)
+    if (*p != '-') name += *p;
+  return name;
+}
+
 class HostileBlkTest : public GuestTest, public ::testing::WithParamInterface<HostileCase> {};
 
 TEST_P(HostileBlkTest, RefusedWithoutHarmingHost) {
@@ -185,12 +191,7 @@ INSTANTIATE_TEST_SUITE_P(Requests, HostileBlkTest,
                                            HostileCase{"avail-jump", "queue size"},
                                            HostileCase{"huge-length", "outside guest RAM"},
                                            HostileCase{"bad-head", "queue size"}),
-                         [](const ::testing::TestParamInfo<HostileCase>& info) {
-                           std::string name;
-                           for (const char* p = info.param.kind; *p; p++)
-                             if (*p != '-') name += *p;
-                           return name;
-                         });
+                         hostile_name);
 
 // Transport-register misuse: the device refuses (FEATURES_OK or QueueReady
 // does not stick) and the guest ends cleanly, or thaw-vmm stops the VM with
@@ -217,12 +218,7 @@ INSTANTIATE_TEST_SUITE_P(Registers, HostileTransportTest,
                          ::testing::Values(HostileCase{"no-version-1", "VERSION_1"},
                                            HostileCase{"queue-outside-ram", "QueueDesc"},
                                            HostileCase{"queue-num-3", "size 3"}),
-                         [](const ::testing::TestParamInfo<HostileCase>& info) {
-                           std::string name;
-                           for (const char* p = info.param.kind; *p; p++)
-                             if (*p != '-') name += *p;
-                           return name;
-                         });
+                         hostile_name);
 
 TEST_F(GuestTest, DisksTakeSlotsAndGsisInCommandLineOrder) {
   std::string a = make_disk("a.img"), b = make_disk("b.img"), c = make_disk("c.img");

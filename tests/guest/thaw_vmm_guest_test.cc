@@ -183,10 +183,7 @@ TEST_F(GuestTest, BlkScenarioWithoutDiskFailsWithReason) {
 TEST_F(GuestTest, ControlSocketPausesAndResumesExactly) {
   constexpr uint64_t kStep = 20000000;  // ~40 ms of native CPL3 work per round here
   std::string api = dir_->file("api.sock");
-  auto vmm = VmmProcess::start(
-      bin_.vmm,
-      guest_args(bin_, "thaw.test=counter thaw.rounds=0 thaw.step=20000000", {"--api-sock", api}),
-      dir_->file("serial.log"), dir_->file("stderr.log"));
+  auto vmm = start_guest("thaw.test=counter thaw.rounds=0 thaw.step=20000000", {"--api-sock", api});
   ASSERT_TRUE(vmm.ok()) << vmm.error().message;
   ASSERT_TRUE(vmm->wait_for_serial("counter: 3 ", seconds(30)).ok()) << vmm->serial();
 

@@ -81,9 +81,7 @@ constexpr std::initializer_list<const char*> kConnectLines = {
 
 TEST_F(GuestTest, VsockHostConnectsToGuest) {
   std::string uds = dir_->file("vsock.sock");
-  auto vmm = VmmProcess::start(
-      bin_.vmm, guest_args(bin_, "thaw.test=vsock-listen thaw.port=5000", {"--vsock-uds", uds}),
-      dir_->file("serial.log"), dir_->file("stderr.log"));
+  auto vmm = start_guest("thaw.test=vsock-listen thaw.port=5000", {"--vsock-uds", uds});
   ASSERT_TRUE(vmm.ok()) << vmm.error().message;
   talk_to_guest(*vmm, uds, 5000);
   auto e = vmm->wait(seconds(60));
@@ -97,12 +95,9 @@ class VsockRingTest : public RingTest {};
 TEST_P(VsockRingTest, BulkTransferRespectsCreditBothWays) {
   constexpr size_t kBytes = 32768;  // 4x the guest's 8 KiB buf_alloc
   std::string uds = dir_->file("vsock.sock");
-  auto vmm = VmmProcess::start(
-      bin_.vmm,
-      guest_args(bin_,
-                 "thaw.test=vsock-bulk thaw.port=5000 thaw.bytes=32768" + ring_arg(GetParam()),
-                 {"--vsock-uds", uds}),
-      dir_->file("serial.log"), dir_->file("stderr.log"));
+  auto vmm = start_guest(
+      "thaw.test=vsock-bulk thaw.port=5000 thaw.bytes=32768" + ring_arg(GetParam()),
+      {"--vsock-uds", uds});
   ASSERT_TRUE(vmm.ok()) << vmm.error().message;
   ASSERT_TRUE(vmm->wait_for_serial("vsock: listening on port 5000", seconds(30)).ok())
       << vmm->serial();
@@ -141,11 +136,8 @@ TEST_F(GuestTest, VsockMalformedRequestsAreRefusedWithoutHostSockets) {
   std::string uds = dir_->file("vsock.sock");
   auto listener = unix_listen(uds + "_5001");  // must never see a connection
   ASSERT_TRUE(listener.ok()) << listener.error().message;
-  auto vmm = VmmProcess::start(
-      bin_.vmm,
-      guest_args(bin_, "thaw.test=vsock-hostile thaw.port=5000 thaw.host_port=5001",
-                 {"--vsock-uds", uds}),
-      dir_->file("serial.log"), dir_->file("stderr.log"));
+  auto vmm = start_guest("thaw.test=vsock-hostile thaw.port=5000 thaw.host_port=5001",
+                         {"--vsock-uds", uds});
   ASSERT_TRUE(vmm.ok()) << vmm.error().message;
   talk_to_guest(*vmm, uds, 5000);  // the device still works afterwards
   auto e = vmm->wait(seconds(60));
@@ -163,10 +155,7 @@ TEST_F(GuestTest, VsockMalformedRequestsAreRefusedWithoutHostSockets) {
 
 TEST_F(GuestTest, VsockKeepsConcurrentStreamsApart) {
   std::string uds = dir_->file("vsock.sock");
-  auto vmm = VmmProcess::start(
-      bin_.vmm,
-      guest_args(bin_, "thaw.test=vsock-multi thaw.port=5000 thaw.conns=3", {"--vsock-uds", uds}),
-      dir_->file("serial.log"), dir_->file("stderr.log"));
+  auto vmm = start_guest("thaw.test=vsock-multi thaw.port=5000 thaw.conns=3", {"--vsock-uds", uds});
   ASSERT_TRUE(vmm.ok()) << vmm.error().message;
   ASSERT_TRUE(vmm->wait_for_serial("vsock: listening on port 5000", seconds(30)).ok())
       << vmm->serial();
@@ -207,9 +196,7 @@ TEST_F(GuestTest, VsockKeepsConcurrentStreamsApart) {
 
 TEST_F(GuestTest, VsockHostVanishingMidLineEndsTheStream) {
   std::string uds = dir_->file("vsock.sock");
-  auto vmm = VmmProcess::start(
-      bin_.vmm, guest_args(bin_, "thaw.test=vsock-abort thaw.port=5000", {"--vsock-uds", uds}),
-      dir_->file("serial.log"), dir_->file("stderr.log"));
+  auto vmm = start_guest("thaw.test=vsock-abort thaw.port=5000", {"--vsock-uds", uds});
   ASSERT_TRUE(vmm.ok()) << vmm.error().message;
   ASSERT_TRUE(vmm->wait_for_serial("vsock: listening on port 5000", seconds(30)).ok())
       << vmm->serial();
@@ -251,10 +238,8 @@ TEST_F(GuestTest, VsockBothWaysInOneBoot) {
   auto listener = unix_listen(uds + "_5001");
   ASSERT_TRUE(listener.ok()) << listener.error().message;
   HostListener host(std::move(*listener));
-  auto vmm = VmmProcess::start(
-      bin_.vmm,
-      guest_args(bin_, "thaw.test=vsock thaw.port=5000 thaw.host_port=5001", {"--vsock-uds", uds}),
-      dir_->file("serial.log"), dir_->file("stderr.log"));
+  auto vmm =
+      start_guest("thaw.test=vsock thaw.port=5000 thaw.host_port=5001", {"--vsock-uds", uds});
   ASSERT_TRUE(vmm.ok()) << vmm.error().message;
   talk_to_guest(*vmm, uds, 5000);
   auto e = vmm->wait(seconds(60));
