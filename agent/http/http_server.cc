@@ -86,6 +86,14 @@ Result<std::unique_ptr<HttpServer>> HttpServer::listen_unix(IoLoop& loop, HttpSe
     if (!S_ISSOCK(st.st_mode)) {
       return Error::format("{} exists and is not a socket; refusing to replace it", path);
     }
+    // A socket someone still accepts on belongs to a running agent: taking
+    // its path would silently orphan it. Only a stale one is replaced.
+    UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (probe && ::connect(probe.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0) {
+      return Error::format("{} is in use by a running server (another thawd?); stop it or pick "
+                           "another --socket",
+                           path);
+    }
     if (::unlink(path.c_str()) < 0) return Error::from_errno("removing the old socket {}", path);
   }
   std::unique_ptr<HttpServer> s(new HttpServer(loop, std::move(options), std::move(handler)));

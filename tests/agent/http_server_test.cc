@@ -196,6 +196,19 @@ TEST_F(HttpServerTest, ConnectionCloseIsHonoured) {
   ::close(fd);
 }
 
+TEST_F(HttpServerTest, ALiveSocketIsNotTakenOver) {
+  auto loop = IoLoop::create();
+  ASSERT_TRUE(loop.ok());
+  auto second = HttpServer::listen_unix(**loop, options(), [](HttpRequest&, HttpReply) {});
+  ASSERT_FALSE(second.ok());
+  EXPECT_NE(second.error().message.find("in use by a running server"), std::string::npos)
+      << second.error().message;
+  int fd = connect_client();  // the first server still answers
+  send_text(fd, "GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_NE(read_responses(fd, 1).find("HTTP/1.1 200"), std::string::npos);
+  ::close(fd);
+}
+
 TEST(HttpPeerCheck, RootOwnerAndGroupOnly) {
   EXPECT_TRUE(peer_allowed(0, 5, 1000, std::nullopt));
   EXPECT_TRUE(peer_allowed(1000, 5, 1000, std::nullopt));
