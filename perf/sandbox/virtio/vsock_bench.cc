@@ -73,18 +73,12 @@ void BM_VsockGuestToHost(benchmark::State& state) {
   if (std::string why = rig.start("thaw-vsock-bench-", 8 << 20); !why.empty()) {
     return state.SkipWithError(why.c_str());
   }
-  const std::string& uds = rig.uds;
-  IoLoop& loop = *rig.loop;
-  GuestMemory& mem = *rig.mem;
-  MmioTransport& t = *rig.transport;
-  GuestAllocator& alloc = rig.alloc;
-  FakeQueue& tx = *rig.tx;
 
   // Host listener at "<uds>_5000"; the guest connects to it.
   UniqueFd listener(::socket(AF_UNIX, SOCK_STREAM, 0));
   sockaddr_un a{};
   a.sun_family = AF_UNIX;
-  std::string lpath = uds + "_5000";
+  std::string lpath = rig.uds + "_5000";
   std::memcpy(a.sun_path, lpath.data(), lpath.size());
   if (::bind(listener.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
       ::listen(listener.get(), 1) != 0) {
@@ -99,19 +93,20 @@ void BM_VsockGuestToHost(benchmark::State& state) {
     h.op = op;
     h.len = len;
     h.buf_alloc = 1 << 20;
-    static uint64_t buf = alloc.alloc(kVsockHeaderSize + (64 << 10));
+    static uint64_t buf = rig.alloc.alloc(kVsockHeaderSize + (64 << 10));
     auto bytes = encode_vsock_header(h);
-    (void)mem.write(buf, bytes);
-    tx.publish(tx.add_chain({{buf, static_cast<uint32_t>(kVsockHeaderSize + len), false}}));
-    t.notify_queue(1);
+    (void)rig.mem->write(buf, bytes);
+    uint32_t chain_len = static_cast<uint32_t>(kVsockHeaderSize + len);
+    rig.tx->publish(rig.tx->add_chain({{buf, chain_len, false}}));
+    rig.transport->notify_queue(1);
   };
   send(VsockOp::kRequest, 0);
   UniqueFd conn;
   while (!conn) {
-    (void)loop.run_once(5);
+    (void)rig.loop->run_once(5);
     conn.reset(::accept4(listener.get(), nullptr, nullptr, SOCK_NONBLOCK));
   }
-  for (int i = 0; i < 20; ++i) (void)loop.run_once(1);  // connect completion
+  for (int i = 0; i < 20; ++i) (void)rig.loop->run_once(1);  // connect completion
   std::vector<char> sink(payload);
   for (auto _ : state) {
     send(VsockOp::kRw, payload);
@@ -119,7 +114,7 @@ void BM_VsockGuestToHost(benchmark::State& state) {
     while (got < payload) {
       ssize_t n = ::read(conn.get(), sink.data(), payload - got);
       if (n > 0) got += static_cast<size_t>(n);
-      else (void)loop.run_once(0);  // flush path (socket was full)
+      else (void)rig.loop->run_once(0);  // flush path (socket was full)
     }
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * payload);
@@ -136,22 +131,15 @@ void BM_VsockHostToGuest(benchmark::State& state) {
   if (std::string why = rig.start("thaw-vsock-bench-rx-", 16 << 20); !why.empty()) {
     return state.SkipWithError(why.c_str());
   }
-  const std::string& uds = rig.uds;
-  IoLoop& loop = *rig.loop;
-  GuestMemory& mem = *rig.mem;
-  MmioTransport& t = *rig.transport;
-  GuestAllocator& alloc = rig.alloc;
-  FakeQueue& rx = *rig.rx;
-  FakeQueue& tx = *rig.tx;
 
   constexpr uint32_t kRxBuf = kVsockHeaderSize + 4096;
   std::vector<uint64_t> rx_buf(256);
   for (uint16_t i = 0; i < 256; ++i) {
-    rx_buf[i] = alloc.alloc(kRxBuf);
-    rx.write_desc(i, rx_buf[i], kRxBuf, kDescFWrite, 0);
-    rx.publish(i);
+    rx_buf[i] = rig.alloc.alloc(kRxBuf);
+    rig.rx->write_desc(i, rx_buf[i], kRxBuf, kDescFWrite, 0);
+    rig.rx->publish(i);
   }
-  uint64_t txbuf = alloc.alloc(kVsockHeaderSize);
+  uint64_t txbuf = rig.alloc.alloc(kVsockHeaderSize);
   uint32_t host_port = 0;
   uint64_t received = 0;
   auto send = [&](VsockOp op) {
@@ -163,27 +151,27 @@ void BM_VsockHostToGuest(benchmark::State& state) {
     h.op = op;
     h.buf_alloc = 1 << 20;
     h.fwd_cnt = static_cast<uint32_t>(received);
-    (void)mem.write(txbuf, encode_vsock_header(h));
-    tx.publish(tx.add_chain({{txbuf, kVsockHeaderSize, false}}));
-    t.notify_queue(1);
+    (void)rig.mem->write(txbuf, encode_vsock_header(h));
+    rig.tx->publish(rig.tx->add_chain({{txbuf, kVsockHeaderSize, false}}));
+    rig.transport->notify_queue(1);
   };
   // Drains used RX entries back into the ring; returns payload bytes seen.
   auto drain = [&]() -> uint64_t {
     uint64_t bytes = 0;
-    while (auto used = rx.next_used()) {
-      auto len = mem.read_obj<uint32_t>(rx_buf[used->id] + 24);
+    while (auto used = rig.rx->next_used()) {
+      auto len = rig.mem->read_obj<uint32_t>(rx_buf[used->id] + 24);
       if (len) bytes += *len;
-      if (!host_port) host_port = *mem.read_obj<uint32_t>(rx_buf[used->id] + 16);
-      rx.publish(static_cast<uint16_t>(used->id));
+      if (!host_port) host_port = *rig.mem->read_obj<uint32_t>(rx_buf[used->id] + 16);
+      rig.rx->publish(static_cast<uint16_t>(used->id));
     }
-    t.notify_queue(0);
+    rig.transport->notify_queue(0);
     return bytes;
   };
 
   UniqueFd host(::socket(AF_UNIX, SOCK_STREAM, 0));
   sockaddr_un a{};
   a.sun_family = AF_UNIX;
-  std::memcpy(a.sun_path, uds.data(), uds.size());
+  std::memcpy(a.sun_path, rig.uds.data(), rig.uds.size());
   if (::connect(host.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
     return state.SkipWithError("connect");
   }
@@ -192,7 +180,7 @@ void BM_VsockHostToGuest(benchmark::State& state) {
     return state.SkipWithError("CONNECT");
   }
   while (!host_port) {
-    (void)loop.run_once(5);
+    (void)rig.loop->run_once(5);
     drain();
   }
   send(VsockOp::kResponse);
@@ -206,7 +194,7 @@ void BM_VsockHostToGuest(benchmark::State& state) {
     }
     uint64_t want = received + payload;
     while (received < want) {
-      (void)loop.run_once(0);
+      (void)rig.loop->run_once(0);
       received += drain();
     }
     send(VsockOp::kCreditUpdate);  // the guest application consumed it all
