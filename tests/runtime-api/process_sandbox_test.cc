@@ -588,37 +588,49 @@ std::string build_runtime_image(const std::string& runtime) {
   return out + "/image.erofs";
 }
 
-TEST_F(ProcessSandboxE2E, PythonRuntimeImageFromTheRecipe) {
-  if (::access("/usr/bin/mkfs.erofs", X_OK) != 0 || ::access("/usr/bin/python3.11", X_OK) != 0) {
-    GTEST_SKIP() << "needs erofs-utils and python3.11 installed";
+// One managed runtime: what the recipe needs on the host, one handler file,
+// and the response that proves it ran from the image (not the host's /).
+struct RuntimeImageCase {
+  const char* name;         // test-name suffix
+  const char* runtime;      // build-image.sh argument and InitConfig::runtime
+  const char* interpreter;  // the host binary the recipe packages
+  const char* file;
+  const char* source;
+  const char* handler;
+  const char* response;
+};
+
+class RuntimeImageE2E : public ProcessSandboxE2E,
+                        public ::testing::WithParamInterface<RuntimeImageCase> {};
+
+TEST_P(RuntimeImageE2E, HandlerRunsFromTheRecipeImage) {
+  const RuntimeImageCase& r = GetParam();
+  if (::access("/usr/bin/mkfs.erofs", X_OK) != 0 || ::access(r.interpreter, X_OK) != 0) {
+    GTEST_SKIP() << "needs erofs-utils and " << r.interpreter << " installed";
   }
-  std::string image = build_runtime_image("python3.11");
-  ASSERT_FALSE(image.empty()) << "guest/runtimes/build-image.sh python3.11 failed";
-  write_code("app.py", "import os, sys\ndef handler(event, context):\n"
-                       "    return {'host_visible': os.path.exists('/work'), 'py': sys.version[:4]}\n");
+  std::string image = build_runtime_image(r.runtime);
+  ASSERT_FALSE(image.empty()) << "guest/runtimes/build-image.sh " << r.runtime << " failed";
+  write_code(r.file, r.source);
   InitConfig c = config();
-  c.runtime = "python3.11";
-  c.handler = "app.handler";
+  c.runtime = r.runtime;
+  c.handler = r.handler;
   start(c, image);
   expect(FrameType::kReady);
-  EXPECT_EQ(call_json("img-1", "{}"), R"({"host_visible": false, "py": "3.11"})");
+  EXPECT_EQ(call_json("img-1", "{}"), r.response);
 }
 
-TEST_F(ProcessSandboxE2E, NodeRuntimeImageFromTheRecipe) {
-  if (::access("/usr/bin/mkfs.erofs", X_OK) != 0 || ::access("/usr/bin/node", X_OK) != 0) {
-    GTEST_SKIP() << "needs erofs-utils and nodejs 20 installed";
-  }
-  std::string image = build_runtime_image("nodejs20");
-  ASSERT_FALSE(image.empty()) << "guest/runtimes/build-image.sh nodejs20 failed";
-  write_code("index.js", "const fs = require('fs');\nexports.handler = async () => "
-                         "({ hostVisible: fs.existsSync('/work'), node: process.versions.node.split('.')[0] });\n");
-  InitConfig c = config();
-  c.runtime = "nodejs20";
-  c.handler = "index.handler";
-  start(c, image);
-  expect(FrameType::kReady);
-  EXPECT_EQ(call_json("img-2", "{}"), R"({"hostVisible":false,"node":"20"})");
-}
+INSTANTIATE_TEST_SUITE_P(
+    Recipes, RuntimeImageE2E,
+    ::testing::Values(
+        RuntimeImageCase{"Python311", "python3.11", "/usr/bin/python3.11", "app.py",
+                         "import os, sys\ndef handler(event, context):\n"
+                         "    return {'host_visible': os.path.exists('/work'), 'py': sys.version[:4]}\n",
+                         "app.handler", R"({"host_visible": false, "py": "3.11"})"},
+        RuntimeImageCase{"Nodejs20", "nodejs20", "/usr/bin/node", "index.js",
+                         "const fs = require('fs');\nexports.handler = async () => "
+                         "({ hostVisible: fs.existsSync('/work'), node: process.versions.node.split('.')[0] });\n",
+                         "index.handler", R"({"hostVisible":false,"node":"20"})"}),
+    [](const ::testing::TestParamInfo<RuntimeImageCase>& info) { return info.param.name; });
 
 TEST(ProcessSandboxLayout, HostDirectoriesAreBoundReadOnly) {
   ProcessSandboxOptions o;
