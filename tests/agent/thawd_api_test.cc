@@ -348,6 +348,27 @@ TEST_F(ThawdApi, TimeoutKillsTheSandboxAndTheNextInvokeStartsFresh) {
   EXPECT_EQ(count(function_log("slow"), "Init Duration: "), 2u) << "a new sandbox after the kill";
 }
 
+TEST_F(ThawdApi, ConcurrencyBeyondMaxSandboxesIsThrottled) {
+  stop(SIGTERM);
+  start({"--max-sandboxes", "1"});
+  ASSERT_EQ(create_echo("busy", {{"Timeout", 3}}).status, 201u);
+  Response slow;
+  std::thread t([&] { slow = invoke("busy", R"({"sleep":5})"); });
+  // Wait until the one sandbox is busy, then ask for a second.
+  for (int i = 0; i < 300; ++i) {
+    auto h = json::parse(request("GET", "/agent/v1/health").body);
+    if (h.at("busy_sandboxes") == 1) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  Response r = invoke("busy", "{}");
+  EXPECT_EQ(r.status, 429u) << r.body;
+  EXPECT_EQ(r.header("x-amzn-ErrorType"), "TooManyRequestsException");
+  EXPECT_NE(r.body.find("--max-sandboxes"), std::string::npos) << r.body;
+  t.join();
+  EXPECT_NE(slow.body.find("Sandbox.Timedout"), std::string::npos) << slow.body;
+  EXPECT_EQ(invoke("busy", "{}").status, 200u) << "the slot is free again after the timeout";
+}
+
 TEST_F(ThawdApi, PythonFunctionRunsColdThenWarm) {
   const char* src = std::getenv("THAW_SOURCE_ROOT");
   ASSERT_NE(src, nullptr);
