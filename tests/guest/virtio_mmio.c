@@ -57,6 +57,18 @@ static inline void full_barrier(void) { __asm__ volatile("lock; addl $0, -4(%%rs
 static uint32_t rd(struct virtio_dev *d, uint32_t off) { return mmio_read32(d->base + off); }
 static void wr(struct virtio_dev *d, uint32_t off, uint32_t v) { mmio_write32(d->base + off, v); }
 
+/* The three 64-bit ring addresses of the selected queue (§4.2.2: QueueDesc,
+ * QueueDriver, QueueDevice, each as a low/high register pair). */
+static void write_ring_addresses(struct virtio_dev *dev, uint64_t desc, uint64_t avail,
+                                 uint64_t used) {
+  wr(dev, kQueueDescLow, (uint32_t)desc);
+  wr(dev, kQueueDescHigh, (uint32_t)(desc >> 32));
+  wr(dev, kQueueDriverLow, (uint32_t)avail);
+  wr(dev, kQueueDriverHigh, (uint32_t)(avail >> 32));
+  wr(dev, kQueueDeviceLow, (uint32_t)used);
+  wr(dev, kQueueDeviceHigh, (uint32_t)(used >> 32));
+}
+
 void virtio_begin_init(struct virtio_dev *dev, uint64_t wanted) {
   wr(dev, kStatus, 0);
   if (rd(dev, kStatus) != 0) vm_fail("virtio slot %u: status not 0 after reset", dev->slot);
@@ -134,12 +146,7 @@ void virtq_setup(struct virtq *q, struct virtio_dev *dev, uint16_t index) {
   q->indirect_tables = (volatile struct virtq_desc(*)[kVirtqIndirectMax])(page + 1024);
   wr(dev, kQueueNum, q->size);
   uint64_t desc = (uint64_t)q->desc, avail = (uint64_t)q->avail, used = (uint64_t)q->used;
-  wr(dev, kQueueDescLow, (uint32_t)desc);
-  wr(dev, kQueueDescHigh, (uint32_t)(desc >> 32));
-  wr(dev, kQueueDriverLow, (uint32_t)avail);
-  wr(dev, kQueueDriverHigh, (uint32_t)(avail >> 32));
-  wr(dev, kQueueDeviceLow, (uint32_t)used);
-  wr(dev, kQueueDeviceHigh, (uint32_t)(used >> 32));
+  write_ring_addresses(dev, desc, avail, used);
   wr(dev, kQueueReady, 1);
   if (rd(dev, kQueueReady) != 1)
     vm_fail("virtio slot %u: queue %u refused QueueReady", dev->slot, index);
@@ -263,12 +270,7 @@ int64_t virtio_mmio_hostile(struct virtio_dev *dev, uint32_t kind) {
   uint64_t avail = (uint64_t)page + 1024, used = (uint64_t)page + 2048;
   wr(dev, kQueueSel, 0);
   wr(dev, kQueueNum, kind == kHostileQueueNumNotPow2 ? 3 : 16);
-  wr(dev, kQueueDescLow, (uint32_t)desc);
-  wr(dev, kQueueDescHigh, (uint32_t)(desc >> 32));
-  wr(dev, kQueueDriverLow, (uint32_t)avail);
-  wr(dev, kQueueDriverHigh, (uint32_t)(avail >> 32));
-  wr(dev, kQueueDeviceLow, (uint32_t)used);
-  wr(dev, kQueueDeviceHigh, (uint32_t)(used >> 32));
+  write_ring_addresses(dev, desc, avail, used);
   wr(dev, kQueueReady, 1);
   return rd(dev, kQueueReady) == 0 ? 1 : 0;
 }
