@@ -359,7 +359,11 @@ ApiResult<InvokeOutcome> SandboxPool::invoke(const FunctionConfig& config,
   if (auto stats = sandbox->stats(); stats && stats->peak_memory_bytes > max_memory) {
     max_memory = stats->peak_memory_bytes;
   }
-  if (!keep || sandbox->exit_status()) {
+  // A function deleted or re-created while this ran must not get (or keep)
+  // a warm sandbox of the old code.
+  auto current = registry_.get(config.name);
+  bool still_current = current && current->code_digest + current->last_modified == stamp;
+  if (!keep || !still_current || sandbox->exit_status()) {
     (void)sandbox->kill();
   } else {
     std::lock_guard lock(mu_);
