@@ -10,8 +10,8 @@
 
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
+#include "common/file_util.h"
 #include "layers/image_store.h"
 #include "layers/mount_plan.h"
 #include "tests/layers/temp_dir.h"
@@ -78,11 +78,11 @@ struct Mounts {
   }
 };
 
+// A file's contents (read to EOF: some are /sys files), or why it could
+// not be read, so a failed comparison says so instead of showing "".
 std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  auto text = read_pseudo_file(path, 1 << 20);
+  return text ? *text : "<" + text.error().message + ">";
 }
 
 class ImageMountAsRoot : public ::testing::Test {

@@ -8,8 +8,6 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <fstream>
-#include <sstream>
 #include <thread>
 
 #include "common/file_util.h"
@@ -56,14 +54,13 @@ struct Machine {
   VmmConfig config;
   std::unique_ptr<Vmm> vmm;
   std::string serial() {
-    std::ifstream f(config.serial_path);
-    std::stringstream s;
-    s << f.rdbuf();
-    return s.str();
+    auto bytes = read_file(config.serial_path, 1 << 20);
+    if (!bytes) return "<" + bytes.error().message + ">";
+    return std::string(bytes->begin(), bytes->end());
   }
   ~Machine() {
     vmm.reset();
-    if (!dir.empty()) std::system(("rm -rf " + dir).c_str());
+    if (!dir.empty()) remove_tree(dir);
   }
 };
 
