@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 
 #include <fmt/format.h>
@@ -83,6 +84,8 @@ int run_service(const ServiceOptions& o) {
   ps.logs_dir = logs_dir;
   ps.use_cgroup = o.use_cgroup;
   ps.max_sandboxes = o.max_sandboxes;
+  // Under systemd (JOURNAL_STREAM is set) function logs go to the journal too.
+  ps.journal = std::getenv("JOURNAL_STREAM") != nullptr;
   // Declared in this order so destruction runs: workers finish (their
   // replies are posted to the loop), then sandboxes die, then the server.
   std::unique_ptr<HttpServer> server;

@@ -4,6 +4,7 @@
 #include <sys/mount.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <systemd/sd-journal.h>
 
 #include <chrono>
 #include <cmath>
@@ -132,7 +133,14 @@ Result<std::string> SandboxPool::code_mount(const FunctionConfig& config) {
   return target;
 }
 
-void SandboxPool::append_log(const std::string& function, const std::string& text) {
+void SandboxPool::append_log(const std::string& function, const std::string& text,
+                             const std::string& request_id) {
+  if (settings_.journal && !text.empty()) {
+    (void)sd_journal_send("MESSAGE=%.*s", static_cast<int>(text.size() - (text.back() == '\n')),
+                          text.data(), "PRIORITY=6", "SYSLOG_IDENTIFIER=thawd",
+                          "THAW_FUNCTION=%s", function.c_str(), "THAW_REQUEST_ID=%s",
+                          request_id.c_str(), nullptr);
+  }
   std::string path = settings_.logs_dir + "/" + function + ".log";
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
   if (fd < 0) return;  // logging must never fail an invocation
@@ -256,7 +264,7 @@ ApiResult<InvokeOutcome> SandboxPool::invoke(const FunctionConfig& config,
     if (!started) return started.error();
     out.init_ms = init_ms;
     // Lambda writes the Init phase's output before START.
-    if (!init_log.empty()) append_log(config.name, init_log);
+    if (!init_log.empty()) append_log(config.name, init_log, out.request_id);
     sandbox = std::move(*started);
     if (!sandbox) {
       out.function_error = true;
@@ -269,7 +277,7 @@ ApiResult<InvokeOutcome> SandboxPool::invoke(const FunctionConfig& config,
       out.body = init_error;
       out.log = log + fmt::format("END RequestId: {}\n", out.request_id) +
                 report_line(out.request_id, 0, config.memory_mb, 0, init_ms);
-      append_log(config.name, out.log);
+      append_log(config.name, out.log, out.request_id);
       return out;
     }
   }
@@ -372,7 +380,7 @@ ApiResult<InvokeOutcome> SandboxPool::invoke(const FunctionConfig& config,
   log += fmt::format("END RequestId: {}\n", out.request_id);
   log += report_line(out.request_id, out.duration_ms, config.memory_mb,
                      (max_memory + (1u << 20) - 1) >> 20, out.cold ? init_ms : -1);
-  append_log(config.name, log);
+  append_log(config.name, log, out.request_id);
   out.log = std::move(log);
   return out;
 }

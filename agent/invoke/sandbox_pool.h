@@ -31,6 +31,9 @@ struct PoolSettings {
   bool use_cgroup = true;
   uint32_t max_sandboxes = 64;  // host-wide; more concurrent invokes get 429
   uint32_t init_timeout_ms = 10000;  // Lambda's Init phase limit
+  // Also send each invocation's lines to the journal (one entry per
+  // invocation, fields THAW_FUNCTION and THAW_REQUEST_ID).
+  bool journal = false;
 };
 
 struct InvokeOutcome {
@@ -71,7 +74,8 @@ class SandboxPool {
   ApiResult<std::unique_ptr<Sandbox>> cold_start(const FunctionConfig& config, std::string& log,
                                                  double& init_ms, std::string& init_error);
   Result<std::string> code_mount(const FunctionConfig& config);
-  void append_log(const std::string& function, const std::string& text);
+  void append_log(const std::string& function, const std::string& text,
+                  const std::string& request_id);
 
   PoolSettings settings_;
   FunctionRegistry& registry_;
