@@ -101,9 +101,19 @@ class ProcessSandboxE2E : public ::testing::Test {
       return frame;
     }
   }
-  void invoke(const std::string& id, const std::string& event) {
+  // The provided-runtime tests use a fixed deadline (the C++ bootstrap echoes
+  // it); managed runtimes get one a minute ahead, as their clients compute
+  // the remaining time from it.
+  static constexpr uint64_t kFixedDeadlineMs = 1700000000000;
+  static uint64_t deadline_in_a_minute() {
+    auto now = std::chrono::system_clock::now().time_since_epoch();
+    return static_cast<uint64_t>(
+               std::chrono::duration_cast<std::chrono::milliseconds>(now).count()) + 60000;
+  }
+  void invoke(const std::string& id, const std::string& event,
+              uint64_t deadline_ms = kFixedDeadlineMs) {
     Invocation inv;
-    inv.deadline_ms = 1700000000000;
+    inv.deadline_ms = deadline_ms;
     inv.invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:e2e-fn";
     inv.payload.assign(event.begin(), event.end());
     Frame f;
@@ -113,8 +123,9 @@ class ProcessSandboxE2E : public ::testing::Test {
     auto ok = sandbox_->send(f);
     ASSERT_TRUE(ok.ok()) << ok.error().message;
   }
-  std::string call(const std::string& id, const std::string& event) {
-    invoke(id, event);
+  std::string call(const std::string& id, const std::string& event,
+                   uint64_t deadline_ms = kFixedDeadlineMs) {
+    invoke(id, event, deadline_ms);
     Frame r = expect(FrameType::kResponse);
     EXPECT_EQ(r.request_id, id);
     Frame m = expect(FrameType::kMetrics);
@@ -149,28 +160,11 @@ class ProcessSandboxE2E : public ::testing::Test {
     c.bootstrap = "/var/task/.runtime-" + runtime + "/bootstrap";
     return c;
   }
-  void invoke_json(const std::string& id, const std::string& event) {
-    Invocation inv;
-    inv.deadline_ms = static_cast<uint64_t>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(
-            std::chrono::system_clock::now().time_since_epoch())
-            .count()) + 60000;
-    inv.invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:e2e-fn";
-    inv.payload.assign(event.begin(), event.end());
-    Frame f;
-    f.type = FrameType::kInvoke;
-    f.request_id = id;
-    f.payload = encode_invocation(inv);
-    ASSERT_TRUE(sandbox_->send(f).ok());
-  }
   std::string call_json(const std::string& id, const std::string& event) {
-    invoke_json(id, event);
-    Frame r = expect(FrameType::kResponse);
-    expect(FrameType::kMetrics);
-    return {r.payload.begin(), r.payload.end()};
+    return call(id, event, deadline_in_a_minute());
   }
   ErrorReport call_error(const std::string& id, const std::string& event) {
-    invoke_json(id, event);
+    invoke(id, event, deadline_in_a_minute());
     auto report = decode_error_report(expect(FrameType::kError).payload);
     expect(FrameType::kMetrics);
     EXPECT_TRUE(report.ok());
