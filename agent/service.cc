@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 
 #include <fmt/format.h>
 
@@ -122,6 +123,25 @@ int run_service(const ServiceOptions& o) {
     }
   };
   (*loop)->watch(sig_fd.get(), sig_op);
+  // Reaper: once a second a worker kills sandboxes idle past the keep-alive.
+  IoOp reap_op;
+  __kernel_timespec reap_every{1, 0};
+  bool reap_running = false;
+  std::function<void()> arm_reaper = [&] {
+    io_uring_prep_timeout((*loop)->prepare(reap_op), &reap_every, 0, 0);
+  };
+  reap_op.done = [&](int, uint32_t) {
+    if (draining) return;
+    if (!reap_running) {
+      reap_running = true;
+      workers->submit([&] {
+        pool.reap_idle(std::chrono::seconds(o.idle_timeout_s));
+        (*loop)->post([&] { reap_running = false; });
+      });
+    }
+    arm_reaper();
+  };
+  arm_reaper();
   std::fprintf(stderr, "thawd: serving the Lambda API on %s (state %s, %zu functions)\n",
                o.socket_path.c_str(), o.state_dir.c_str(), (*registry)->list().size());
   ::sd_notify(0, "READY=1");
@@ -138,6 +158,7 @@ int run_service(const ServiceOptions& o) {
                      std::chrono::seconds(o.drain_timeout_s);
     if (server->requests_in_progress() == 0 || timed_out) break;
   }
+  if (reap_op.in_flight) (*loop)->cancel(reap_op);
   // Let the last replies reach their sockets.
   for (int i = 0; i < 20 && server->open_connections() > 0; ++i) (void)(*loop)->run_once(10);
   workers.reset();

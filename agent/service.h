@@ -25,6 +25,7 @@ struct ServiceOptions {
   uint32_t workers = 16;
   bool use_cgroup = true;
   uint32_t drain_timeout_s = 30;
+  uint32_t idle_timeout_s = 600;  // warm sandboxes idle this long are killed
 };
 
 // Runs until SIGTERM/SIGINT; returns the process exit code. Errors at start

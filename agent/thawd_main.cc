@@ -72,6 +72,9 @@ int main(int argc, char** argv) {
   app.add_option("--drain-timeout", so.drain_timeout_s,
                  "seconds SIGTERM waits for requests in flight")
       ->check(CLI::Range(0, 3600));
+  app.add_option("--idle-timeout", so.idle_timeout_s,
+                 "seconds a warm sandbox may sit idle before it is killed")
+      ->check(CLI::Range(1, 86400));
   app.add_flag("--no-cgroup", no_cgroup, "run sandboxes without a memory cgroup");
   CLI11_PARSE(app, argc, argv);
 

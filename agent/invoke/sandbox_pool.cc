@@ -106,6 +106,29 @@ size_t SandboxPool::busy_sandboxes() const {
   return busy_;
 }
 
+size_t SandboxPool::reap_idle(std::chrono::milliseconds keep_alive) {
+  std::vector<Warm> dead;
+  {
+    std::lock_guard lock(mu_);
+    auto cutoff = Clock::now() - keep_alive;
+    for (auto it = idle_.begin(); it != idle_.end();) {
+      auto& warm = it->second;
+      for (auto w = warm.begin(); w != warm.end();) {
+        if (w->idle_since <= cutoff) {
+          dead.push_back(std::move(*w));
+          w = warm.erase(w);
+        } else {
+          ++w;
+        }
+      }
+      it = warm.empty() ? idle_.erase(it) : std::next(it);
+    }
+  }
+  // Killing waits for the process: outside the lock.
+  for (auto& w : dead) (void)w.sandbox->kill();
+  return dead.size();
+}
+
 void SandboxPool::drop_function(const std::string& name) {
   std::vector<Warm> dead;
   {
@@ -375,7 +398,7 @@ ApiResult<InvokeOutcome> SandboxPool::invoke(const FunctionConfig& config,
     (void)sandbox->kill();
   } else {
     std::lock_guard lock(mu_);
-    idle_[config.name].push_back(Warm{std::move(sandbox), stamp});
+    idle_[config.name].push_back(Warm{std::move(sandbox), stamp, Clock::now()});
   }
   log += fmt::format("END RequestId: {}\n", out.request_id);
   log += report_line(out.request_id, out.duration_ms, config.memory_mb,

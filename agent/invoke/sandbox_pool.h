@@ -4,6 +4,7 @@
 // lines in a per-function log file. Backend today: ProcessSandbox.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -63,6 +64,8 @@ class SandboxPool {
   ApiResult<InvokeOutcome> invoke(const FunctionConfig& config, std::vector<uint8_t> payload);
   // Kills the idle sandboxes of a deleted (or replaced) function.
   void drop_function(const std::string& name);
+  // Kills sandboxes idle for longer than `keep_alive`; returns how many.
+  size_t reap_idle(std::chrono::milliseconds keep_alive);
   size_t idle_sandboxes() const;
   size_t busy_sandboxes() const;
 
@@ -70,6 +73,7 @@ class SandboxPool {
   struct Warm {
     std::unique_ptr<Sandbox> sandbox;
     std::string stamp;  // code digest + LastModified: a re-created function never reuses it
+    std::chrono::steady_clock::time_point idle_since;
   };
   ApiResult<std::unique_ptr<Sandbox>> cold_start(const FunctionConfig& config, std::string& log,
                                                  double& init_ms, std::string& init_error);

@@ -369,6 +369,24 @@ TEST_F(ThawdApi, ConcurrencyBeyondMaxSandboxesIsThrottled) {
   EXPECT_EQ(invoke("busy", "{}").status, 200u) << "the slot is free again after the timeout";
 }
 
+TEST_F(ThawdApi, IdleSandboxesAreReapedAfterTheKeepAlive) {
+  stop(SIGTERM);
+  start({"--idle-timeout", "1"});
+  ASSERT_EQ(create_echo("idle").status, 201u);
+  ASSERT_EQ(invoke("idle", "{}").status, 200u);
+  EXPECT_EQ(json::parse(request("GET", "/agent/v1/health").body).at("idle_sandboxes"), 1);
+  int idle = 1;
+  for (int i = 0; i < 60 && idle != 0; ++i) {  // keep-alive 1 s + the 1 s reaper tick
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    idle = static_cast<int>(
+        json::parse(request("GET", "/agent/v1/health").body).at("idle_sandboxes").as_int64());
+  }
+  EXPECT_EQ(idle, 0) << "the warm sandbox outlived --idle-timeout";
+  Response r = invoke("idle", R"({"n":4})");
+  EXPECT_EQ(r.status, 200u);
+  EXPECT_EQ(count(function_log("idle"), "Init Duration: "), 2u) << "a reaped sandbox means a cold start";
+}
+
 TEST_F(ThawdApi, PythonFunctionRunsColdThenWarm) {
   const char* src = std::getenv("THAW_SOURCE_ROOT");
   ASSERT_NE(src, nullptr);
