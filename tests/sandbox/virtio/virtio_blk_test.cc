@@ -75,13 +75,19 @@ class VirtioBlkTest : public ::testing::Test {
   struct Req {
     uint64_t hdr, data, status;
   };
+  // A request header (virtio 1.2 §5.2.6: type, reserved, sector) in guest
+  // memory; returns its address.
+  uint64_t write_header(uint32_t type, uint64_t sector) {
+    uint64_t at = alloc_.alloc(16);
+    uint32_t hdr[4] = {type, 0, uint32_t(sector), uint32_t(sector >> 32)};
+    EXPECT_TRUE(mem_->write(at, {reinterpret_cast<uint8_t*>(hdr), 16}).ok());
+    return at;
+  }
   // Lays out header | data (len bytes, writable for IN) | status, submits
   // it, and waits for the used entry. Returns the used element.
   testing::UsedElem submit(uint32_t type, uint64_t sector, uint32_t len, Req* out = nullptr,
                            std::vector<Buf> data_bufs = {}) {
-    Req r{alloc_.alloc(16), 0, 0};
-    uint32_t hdr[4] = {type, 0, uint32_t(sector), uint32_t(sector >> 32)};
-    EXPECT_TRUE(mem_->write(r.hdr, {reinterpret_cast<uint8_t*>(hdr), 16}).ok());
+    Req r{write_header(type, sector), 0, 0};
     bool in = type == VIRTIO_BLK_T_IN || type == VIRTIO_BLK_T_GET_ID;
     std::vector<Buf> bufs{{r.hdr, 16, false}};
     if (data_bufs.empty() && len > 0) {
@@ -163,9 +169,7 @@ TEST_F(VirtioBlkTest, WriteLandsInFileAndFlushSucceeds) {
 TEST_F(VirtioBlkTest, ArbitraryFramingIsHandled) {
   start();
   // Header split 10 + 6 bytes; data and status share one buffer.
-  uint64_t hdr = alloc_.alloc(16);
-  uint32_t h[4] = {VIRTIO_BLK_T_IN, 0, 7, 0};
-  ASSERT_TRUE(mem_->write(hdr, {reinterpret_cast<uint8_t*>(h), 16}).ok());
+  uint64_t hdr = write_header(VIRTIO_BLK_T_IN, 7);
   uint64_t tail = alloc_.alloc(513, 512);
   q_->publish(q_->add_chain({{hdr, 10, false}, {hdr + 10, 6, false}, {tail, 513, true}}));
   drv_->write32(VIRTIO_MMIO_QUEUE_NOTIFY, 0);
@@ -247,9 +251,7 @@ TEST_F(VirtioBlkTest, RequestWithoutStatusByteBreaksDevice) {
 
 TEST_F(VirtioBlkTest, ResetDropsInFlightCompletions) {
   start();
-  uint64_t hdr = alloc_.alloc(16);
-  uint32_t h[4] = {VIRTIO_BLK_T_IN, 0, 0, 0};
-  ASSERT_TRUE(mem_->write(hdr, {reinterpret_cast<uint8_t*>(h), 16}).ok());
+  uint64_t hdr = write_header(VIRTIO_BLK_T_IN, 0);
   uint64_t data = alloc_.alloc(513, 512);
   q_->publish(q_->add_chain({{hdr, 16, false}, {data, 513, true}}));
   t_->notify_queue(0);  // the ioeventfd path: request prepared, not completed
@@ -292,9 +294,8 @@ TEST_F(VirtioBlkTest, SnapshotRoundTripContinuesOnANewDevice) {
   ASSERT_TRUE(t2.is_active());
   EXPECT_GE(irq2.count, 1);  // re-notified after restore
 
-  uint64_t hdr = alloc_.alloc(16), data = alloc_.alloc(512, 512), st = alloc_.alloc(1, 1);
-  uint32_t h[4] = {VIRTIO_BLK_T_IN, 0, 9, 0};
-  ASSERT_TRUE(mem_->write(hdr, {reinterpret_cast<uint8_t*>(h), 16}).ok());
+  uint64_t hdr = write_header(VIRTIO_BLK_T_IN, 9);
+  uint64_t data = alloc_.alloc(512, 512), st = alloc_.alloc(1, 1);
   q_->publish(q_->add_chain({{hdr, 16, false}, {data, 512, true}, {st, 1, true}}));
   t2.notify_queue(0);
   std::optional<testing::UsedElem> used;
