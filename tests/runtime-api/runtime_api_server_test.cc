@@ -94,6 +94,16 @@ class RuntimeApi : public ::testing::Test {
     });
     done.get_future().wait();
   }
+  // Polls the server, on its loop, until exactly `n` /next calls are parked
+  // (about a second at most); the test's own checks then say what is wrong.
+  void wait_for_parked_next_calls(size_t n) {
+    for (int i = 0; i < 1000; ++i) {
+      size_t waiting = 0;
+      on_loop([&] { waiting = server_->waiting_next_calls(); });
+      if (waiting == n) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
   void deliver(const std::string& id, std::string payload, std::string trace = "") {
     on_loop([&] {
       Invocation inv;
@@ -371,12 +381,7 @@ TEST_F(RuntimeApi, ConcurrentLongPollsEachGetOneInvocation) {
   rec_.wait_for(1);
   // All three must be parked before the first invocation: a /next that
   // arrives while one is out is (correctly) a 403.
-  for (int i = 0; i < 1000; ++i) {
-    size_t waiting = 0;
-    on_loop([&] { waiting = server_->waiting_next_calls(); });
-    if (waiting == 3) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
+  wait_for_parked_next_calls(3);
   std::set<int> served;
   for (int round = 0; round < 3; ++round) {
     std::string id = fmt::format("req-{}", round);
@@ -417,12 +422,7 @@ TEST_F(RuntimeApi, RuntimeDyingMidInvocationLeavesServerUsable) {
     send_str(fd.get(), "GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\n\r\n");
     rec_.wait_for(2);
   }
-  for (int i = 0; i < 500; ++i) {
-    size_t waiting = 1;
-    on_loop([&] { waiting = server_->waiting_next_calls(); });
-    if (waiting == 0) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
+  wait_for_parked_next_calls(0);
   Reply r = next_with("second");
   EXPECT_EQ(r.status, 200u);
   EXPECT_EQ(r.headers["Lambda-Runtime-Aws-Request-Id"], "second");
