@@ -127,7 +127,8 @@ HttpServer::HttpServer(IoLoop& loop, HttpServerOptions options, Handler handler)
 // into the connections.
 HttpServer::~HttpServer() {
   shutting_down_ = true;
-  if (listen_fd_) ::unlink(options_.socket_path.c_str());
+  // After stop_accepting() the path may already belong to a successor agent.
+  if (listen_fd_ && accepting_) ::unlink(options_.socket_path.c_str());
 }
 
 void HttpServer::stop_accepting() {
