@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The README's main job: installs what is missing, builds thaw and its cached
 # guest artefacts, checks the host (thawd --doctor), then
-#  1. deploys the embedded sample function (tools/quickstart/sample, Python
-#     3.11) as an EROFS image and invokes it cold and warm in the process
-#     backend, printing the latencies;
+#  1. starts thawd on a private socket, deploys the embedded sample function
+#     (tools/sample, Python 3.11) with CreateFunction and invokes it cold and
+#     warm through the Lambda API (process backend), printing the latencies;
 #  2. boots the project's test guest in a KVM microVM with thaw-vmm and
 #     prints the time from process start to the guest's clean exit;
 #  3. with --linux, boots the Linux guest kernel to userspace too (slow on
@@ -23,15 +23,49 @@ echo "== host check (thawd --doctor)"
 "$builddir/agent/thawd" --doctor || echo "(doctor found problems; the process backend may still run)"
 
 echo
-echo "== sample function, process backend: deploy, cold and warm invokes"
+echo "== sample function through thawd (process backend): deploy, cold and warm invokes"
 runtime_dir=$(guest/runtimes/build-image.sh python3.11 | tail -n 1)
 work=$(mktemp -d /tmp/thaw-demo-XXXXXX)
-trap 'rm -rf "$work"' EXIT
-(cd tools/quickstart/sample && python3 -m zipfile -c "$work/function.zip" lambda_function.py)
-"$builddir/tools/quickstart/thaw-quickstart" \
-  --zip "$work/function.zip" --runtime python3.11 --handler lambda_function.lambda_handler \
-  --runtime-image "$runtime_dir/image.erofs" --init "$builddir/runtime-api/thaw-init" \
-  --seccomp-policy sandbox/process/seccomp-policy.txt --state-dir "$work/state" --warm 100
+thawd_pid=""
+cleanup() {
+  [[ -n $thawd_pid ]] && kill "$thawd_pid" 2>/dev/null && wait "$thawd_pid" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+sock=$work/thaw.sock
+"$builddir/agent/thawd" --socket "$sock" --state-dir "$work/state" \
+  --init "$builddir/runtime-api/thaw-init" --seccomp-policy sandbox/process/seccomp-policy.txt \
+  --runtime-image "python3.11=$runtime_dir/image.erofs" 2>"$work/thawd.log" &
+thawd_pid=$!
+for _ in $(seq 100); do
+  curl -sf --unix-socket "$sock" http://thaw/agent/v1/health >/dev/null 2>&1 && break
+  sleep 0.1
+done
+api() { curl -sS --unix-socket "$sock" "$@"; }
+
+(cd tools/sample && python3 -m zipfile -c "$work/function.zip" lambda_function.py)
+printf '{"FunctionName":"hello","Runtime":"python3.11","Handler":"lambda_function.lambda_handler","MemorySize":128,"Timeout":10,"Code":{"ZipFile":"%s"}}' \
+  "$(base64 -w0 "$work/function.zip")" >"$work/create.json"
+api -o "$work/created.json" -w 'CreateFunction: HTTP %{http_code} in %{time_total} s\n' \
+  -X POST -H 'Content-Type: application/json' --data-binary @"$work/create.json" \
+  http://thaw/2015-03-31/functions
+invoke() {
+  api -o "$work/response.json" -w '%{time_total}' -X POST --data-binary '{"name":"thaw"}' \
+    http://thaw/2015-03-31/functions/hello/invocations
+}
+cold=$(invoke)
+echo "response: $(cat "$work/response.json")"
+warm=()
+for _ in $(seq 50); do warm+=("$(invoke)"); done
+python3 - "$cold" "${warm[@]}" <<'PY'
+import sys
+cold, warm = float(sys.argv[1]) * 1000, sorted(float(x) * 1000 for x in sys.argv[2:])
+print(f"cold invoke (sandbox start + runtime init + handler), one curl process each: {cold:.1f} ms")
+print(f"warm invoke x{len(warm)}, one curl process each (perf/ has the in-process figures): p50 {warm[len(warm) // 2]:.2f} ms, "
+      f"p99 {warm[min(len(warm) - 1, len(warm) * 99 // 100)]:.2f} ms")
+PY
+echo "thawd's log for the cold and the first warm invocation:"
+grep -E '^(START|END|REPORT)' "$work/state/logs/hello.log" | head -6 | sed 's/^/  | /'
 
 echo
 echo "== test guest in a KVM microVM (thaw-vmm)"

@@ -13,6 +13,8 @@ packages=(
   # images and the guest kernel
   erofs-utils linux-source-6.1 bc flex bison libelf-dev cpio xz-utils
   busybox-static lz4 make patch file
+  # the main job (tools/demo.sh) talks to thawd over its socket with curl
+  curl
 )
 
 missing=()
