@@ -11,8 +11,13 @@ std::optional<SnapshotKind> parse_snapshot_kind(std::string_view name) {
   return std::nullopt;
 }
 
-Result<boost::json::object> SnapshotControl::snapshot(const std::string& dir, SnapshotKind kind) {
-  auto stats = save_snapshot(vmm_, dir, kind, SaveCaller::kIoLoopThread);
+Result<boost::json::object> SnapshotControl::snapshot(const std::string& dir,
+                                                      std::string_view kind_name) {
+  auto kind = parse_snapshot_kind(kind_name.empty() ? "base" : kind_name);
+  if (!kind) {
+    return Error::format("snapshot kind \"{}\" is not one of base, function, test", kind_name);
+  }
+  auto stats = save_snapshot(vmm_, dir, *kind, SaveCaller::kIoLoopThread);
   if (!stats) return std::move(stats).error();
   boost::json::object reply;
   reply["dir"] = dir;

@@ -24,7 +24,8 @@ class SnapshotControl : public sandbox::VmmControl {
   explicit SnapshotControl(sandbox::Vmm& vmm) : VmmControl(vmm), vmm_(vmm) {}
   // Saves into `dir`; the reply carries the sizes and phase times. Runs on
   // the IO loop thread (ControlSocket serves requests there).
-  Result<boost::json::object> snapshot(const std::string& dir, SnapshotKind kind);
+  // `kind` is "base" (when empty), "function" or "test".
+  Result<boost::json::object> snapshot(const std::string& dir, std::string_view kind) override;
 
  private:
   sandbox::Vmm& vmm_;

@@ -12,7 +12,7 @@
 #include "sandbox/devices/virtio/virtio_blk.h"
 #include "sandbox/devices/virtio/vsock_device.h"
 #include "sandbox/kvm/kvm_system.h"
-#include "snapshot/machine_devices.h"
+#include "sandbox/vmm/machine.h"
 #include "snapshot/machine_state.h"
 #include "snapshot/memory_file.h"
 #include "snapshot/state_file.h"
@@ -227,7 +227,7 @@ Result<RestoredMachine> restore_machine(const VmmConfig& config_in, const std::s
   uint64_t t3 = now_ns();
   out.timings.create_vm_ns = t3 - t2;
 
-  auto virtio_count = attach_machine_devices(**vmm, config);
+  auto virtio_count = sandbox::attach_machine_devices(**vmm, config);
   if (!virtio_count) return std::move(virtio_count).error();
   uint64_t t4 = now_ns();
   out.timings.devices_ns = t4 - t3;

@@ -1,6 +1,7 @@
 // thaw-vmm: one microVM per process (CONTRACT.md "thaw-vmm command line").
-// Parses the command line, builds and boots the machine, serves the control
-// socket and exits with the VM's exit code.
+// Parses the command line, builds and boots the machine (or restores a
+// snapshot of one), serves the control socket and exits with the VM's exit
+// code.
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
@@ -16,6 +17,8 @@
 #include "sandbox/vmm/control_socket.h"
 #include "sandbox/vmm/machine.h"
 #include "sandbox/vmm/vmm_control.h"
+#include "snapshot/snapshot_control.h"
+#include "snapshot/vm_snapshot.h"
 
 namespace {
 
@@ -46,12 +49,26 @@ int main(int argc, char** argv) {
   VmmConfig config;
   std::vector<std::string> disks;
   std::string cpu_model;
-  app.add_option("--kernel", config.kernel_path, "Kernel: bzImage, vmlinux or a 64-bit ELF guest")
-      ->required()
-      ->check(CLI::ExistingFile);
-  app.add_option("--initrd", config.initrd_path, "Initramfs loaded at the top of low RAM")
-      ->check(CLI::ExistingFile);
-  app.add_option("--cmdline", config.cmdline, "Kernel command line (virtio_mmio.device= is added)");
+  std::string restore_dir;
+  bool no_prefetch = false;
+  auto* kernel = app.add_option("--kernel", config.kernel_path,
+                                "Kernel: bzImage, vmlinux or a 64-bit ELF guest")
+                     ->check(CLI::ExistingFile);
+  auto* initrd = app.add_option("--initrd", config.initrd_path,
+                                "Initramfs loaded at the top of low RAM")
+                     ->check(CLI::ExistingFile);
+  auto* cmdline = app.add_option("--cmdline", config.cmdline,
+                                 "Kernel command line (virtio_mmio.device= is added)");
+  app.add_option("--restore", restore_dir,
+                 "Restore the snapshot in DIR instead of booting a kernel; --mem, --vcpus and "
+                 "--cpu-model default to the snapshot's and must match it when given; disks and "
+                 "sockets are the ones given here")
+      ->check(CLI::ExistingDirectory)
+      ->excludes(kernel)
+      ->excludes(initrd)
+      ->excludes(cmdline);
+  app.add_flag("--no-prefetch", no_prefetch,
+               "With --restore: do not prefetch the snapshot's recorded working set");
   app.add_option("--mem", config.mem_mib, "Guest RAM in MiB")
       ->default_val(256)
       ->check(CLI::Range(uint64_t{2}, kMaxMemMib));
@@ -81,6 +98,11 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
 
+  if (restore_dir.empty() && config.kernel_path.empty()) {
+    fmt::print(stderr, "thaw-vmm: --kernel is required to boot (or --restore DIR to restore a "
+                       "snapshot)\n");
+    return kExitUsage;
+  }
   config.cpu_model = cpu_model.empty() ? default_cpu_model() : *parse_cpu_model(cpu_model);
   for (const std::string& spec : disks) config.disks.push_back(parse_disk(spec));
 
@@ -103,12 +125,26 @@ int main(int argc, char** argv) {
   thaw::IoOp signal_op;
 
   int failure_code = kExitHostError;
-  auto vmm = build_machine(config, failure_code);
+  thaw::Result<std::unique_ptr<Vmm>> vmm = thaw::Error::format("no machine");
+  if (restore_dir.empty()) {
+    vmm = build_machine(config, failure_code);
+  } else {
+    thaw::snapshot::RestoreOptions options;
+    options.prefetch_working_set = !no_prefetch;
+    options.machine_from_snapshot =
+        app.count("--mem") == 0 && app.count("--vcpus") == 0 && app.count("--cpu-model") == 0;
+    auto restored = thaw::snapshot::restore_machine(config, restore_dir, options, failure_code);
+    if (restored) {
+      vmm = std::move(restored->vmm);
+    } else {
+      vmm = thaw::Error(restored.error()).context(fmt::format("--restore {}", restore_dir));
+    }
+  }
   if (!vmm) {
     fmt::print(stderr, "thaw-vmm: {}\n", vmm.error().message);
     return failure_code;
   }
-  VmmControl control(**vmm);
+  thaw::snapshot::SnapshotControl control(**vmm);
   std::unique_ptr<ControlSocket> server;
   if (!config.api_sock.empty()) {
     auto s = ControlSocket::create(config.api_sock, (*vmm)->io_loop(), control);

@@ -22,6 +22,10 @@ std::string ok_reply(json::object extra = {}) {
 }
 }  // namespace
 
+Result<json::object> ControlTarget::snapshot(const std::string&, std::string_view) {
+  return Error::format("this VMM was built without snapshot support");
+}
+
 std::string handle_control_request(std::string_view line, ControlTarget& target) {
   if (line.size() > kMaxControlLine) {
     return error_reply(fmt::format("request is {} bytes; the limit is {} per line", line.size(),
@@ -38,7 +42,8 @@ std::string handle_control_request(std::string_view line, ControlTarget& target)
   if (object == nullptr) return error_reply("request must be a JSON object with an \"op\" field");
   const json::value* op_value = object->if_contains("op");
   if (op_value == nullptr || !op_value->is_string()) {
-    return error_reply("request lacks a string \"op\" field (pause, resume, stats or stop)");
+    return error_reply(
+        "request lacks a string \"op\" field (pause, resume, stats, stop or snapshot)");
   }
   std::string_view op = op_value->get_string();
   if (op == "pause") {
@@ -54,8 +59,22 @@ std::string handle_control_request(std::string_view line, ControlTarget& target)
     target.stop();
     return ok_reply();
   }
+  if (op == "snapshot") {
+    const json::value* dir = object->if_contains("dir");
+    if (dir == nullptr || !dir->is_string() || dir->get_string().empty()) {
+      return error_reply("snapshot needs a \"dir\" string: the directory to write the state "
+                         "and memory files into");
+    }
+    std::string_view kind;
+    if (const json::value* k = object->if_contains("kind")) {
+      if (!k->is_string()) return error_reply("snapshot \"kind\" must be a string");
+      kind = k->get_string();
+    }
+    auto r = target.snapshot(std::string(dir->get_string()), kind);
+    return r ? ok_reply(std::move(*r)) : error_reply(r.error().message);
+  }
   return error_reply(
-      fmt::format("unknown op \"{}\"; known ops: pause, resume, stats, stop", op));
+      fmt::format("unknown op \"{}\"; known ops: pause, resume, stats, stop, snapshot", op));
 }
 
 }  // namespace thaw::sandbox

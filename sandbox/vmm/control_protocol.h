@@ -1,5 +1,5 @@
 // thaw-vmm's control protocol (CONTRACT.md): one JSON object per line each
-// way, {"op":"pause|resume|stats|stop"} -> {"ok":true,...} or
+// way, {"op":"pause|resume|stats|stop|snapshot"} -> {"ok":true,...} or
 // {"ok":false,"error":"..."}. Pure request handling over a ControlTarget so
 // the protocol is unit-tested without a VM or a socket.
 #pragma once
@@ -21,6 +21,11 @@ class ControlTarget {
   virtual void stop() = 0;
   // {"state":..., "exits":{...}, "devices":{...}} (merged into the reply).
   virtual boost::json::object stats() = 0;
+  // {"op":"snapshot","dir":DIR[,"kind":"base|function|test"]}: saves the VM
+  // into DIR and leaves it paused; the reply is merged like stats. `kind`
+  // is empty when the request has none. Targets without snapshot support
+  // (the default) refuse it.
+  virtual Result<boost::json::object> snapshot(const std::string& dir, std::string_view kind);
 };
 
 // Longest request line accepted; a longer one is answered with an error and

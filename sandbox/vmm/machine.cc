@@ -91,9 +91,15 @@ Result<std::unique_ptr<Vmm>> build_machine(const VmmConfig& config, int& failure
   failure_code = kExitHostError;
   auto vmm = Vmm::create(config);
   if (!vmm) return std::move(vmm).error();
-  Vmm& v = **vmm;
   // From here on, failures are about the user's files and paths.
   failure_code = kExitUsage;
+  auto count = attach_machine_devices(**vmm, config);
+  if (!count) return std::move(count).error();
+  if (auto r = (*vmm)->boot(virtio_mmio_cmdline(*count)); !r) return std::move(r).error();
+  return vmm;
+}
+
+Result<size_t> attach_machine_devices(Vmm& v, const VmmConfig& config) {
   if (auto r = add_legacy_devices(v, config); !r) return std::move(r).error();
 
   size_t index = 0;
@@ -137,8 +143,7 @@ Result<std::unique_ptr<Vmm>> build_machine(const VmmConfig& config, int& failure
                           {"bad_packets", s.bad_packets}}};
     });
   }
-  if (auto r = v.boot(virtio_mmio_cmdline(index)); !r) return std::move(r).error();
-  return vmm;
+  return index;
 }
 
 }  // namespace thaw::sandbox

@@ -16,6 +16,12 @@ namespace thaw::sandbox {
 // (drivers/virtio/virtio_mmio.c, "virtio_mmio.device=<size>@<base>:<irq>").
 std::string virtio_mmio_cmdline(size_t device_count);
 
+// Plugs thaw-vmm's devices into `vmm` (COM1, i8042, a virtio-mmio window
+// per disk, then vsock) without loading a kernel: build_machine's wiring,
+// shared with the snapshot restore, which sets saved state instead of
+// booting. Returns the number of virtio devices.
+Result<size_t> attach_machine_devices(Vmm& vmm, const VmmConfig& config);
+
 // A booted-but-not-started VM: call start() then wait(). On failure
 // `failure_code` says whose fault it was: kExitUsage for a bad option or
 // input file (kernel, initrd, disk, socket path), kExitHostError for KVM
