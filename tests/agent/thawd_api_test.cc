@@ -402,7 +402,7 @@ TEST_F(ThawdApi, PythonFunctionRunsColdThenWarm) {
   stop(SIGTERM);
   start({"--runtime-image", "python3.11=" + image});
 
-  std::ifstream sample(std::string(src) + "/tools/quickstart/sample/lambda_function.py");
+  std::ifstream sample(std::string(src) + "/tools/sample/lambda_function.py");
   std::string code{std::istreambuf_iterator<char>(sample), {}};
   ASSERT_FALSE(code.empty());
   Response r = create("py", "python3.11", "lambda_function.lambda_handler",
