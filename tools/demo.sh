@@ -65,7 +65,7 @@ print(f"warm invoke x{len(warm)}, one curl process each (perf/ has the in-proces
       f"p99 {warm[min(len(warm) - 1, len(warm) * 99 // 100)]:.2f} ms")
 PY
 echo "thawd's log for the cold and the first warm invocation:"
-grep -E '^(START|END|REPORT)' "$work/state/logs/hello.log" | head -6 | sed 's/^/  | /'
+grep -m 6 -E '^(START|END|REPORT)' "$work/state/logs/hello.log" | sed 's/^/  | /'
 
 echo
 echo "== test guest in a KVM microVM (thaw-vmm)"
