@@ -78,6 +78,26 @@ struct SerialPipe {
   }
 };
 
+// Records the working set up to the guest's first output on a restore made
+// without prefetch, and stores it beside the snapshot. Empty on success,
+// else what went wrong.
+std::string record_working_set(const sandbox::VmmConfig& config, const std::string& snap,
+                               SerialPipe& pipe, int timeout_ms) {
+  RestoreOptions plain;
+  plain.prefetch_working_set = false;
+  auto restored = restore_machine(config, snap, plain);
+  if (!restored) return restored.error().message;
+  (void)restored->vmm->start();
+  bool out = pipe.wait_first_byte(timeout_ms);
+  auto set = save_working_set(*restored->vmm, snap);
+  restored->vmm->request_stop(sandbox::kExitClean, "recorded");
+  pipe.close();
+  restored->vmm->wait();
+  if (!set) return set.error().message;
+  if (!out) return fmt::format("the restored guest printed nothing in {} ms", timeout_ms);
+  return "";
+}
+
 const Fixture& fixture() {
   static Fixture f = [] {
     Fixture f;
@@ -112,21 +132,7 @@ const Fixture& fixture() {
     }
     // The working set up to the first output, recorded on a plain restore.
     auto pipe = SerialPipe::create(f.dir + "/record.fifo");
-    RestoreOptions plain;
-    plain.prefetch_working_set = false;
-    auto restored = restore_machine(config_for(guest, pipe->path), f.snap, plain);
-    if (!restored) {
-      f.error = restored.error().message;
-      return f;
-    }
-    (void)restored->vmm->start();
-    bool out = pipe->wait_first_byte(10000);
-    auto set = save_working_set(*restored->vmm, f.snap);
-    restored->vmm->request_stop(sandbox::kExitClean, "recorded");
-    pipe->close();
-    restored->vmm->wait();
-    if (!out) f.error = "the restored guest printed nothing in 10 s";
-    if (!set) f.error = set.error().message;
+    f.error = record_working_set(config_for(guest, pipe->path), f.snap, *pipe, 10000);
     return f;
   }();
   return f;
@@ -257,21 +263,7 @@ const LinuxFixture& linux_fixture() {
     auto pipe = SerialPipe::create(base.dir + "/linux-record.fifo");
     sandbox::VmmConfig c = f.config;
     c.serial_path = pipe->path;
-    RestoreOptions plain;
-    plain.prefetch_working_set = false;
-    auto restored = restore_machine(c, f.snap, plain);
-    if (!restored) {
-      f.error = restored.error().message;
-      return f;
-    }
-    (void)restored->vmm->start();
-    bool out = pipe->wait_first_byte(30000);
-    auto set = save_working_set(*restored->vmm, f.snap);
-    restored->vmm->request_stop(sandbox::kExitClean, "recorded");
-    pipe->close();
-    restored->vmm->wait();
-    if (!out) f.error = "the restored Linux guest printed nothing in 30 s";
-    if (!set) f.error = set.error().message;
+    f.error = record_working_set(c, f.snap, *pipe, 30000);
     return f;
   }();
   return f;
