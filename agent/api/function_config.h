@@ -31,6 +31,8 @@ inline constexpr uint32_t kMaxEphemeralMb = 10240;
 
 struct FunctionConfig {
   std::string name;
+  // "$LATEST" (mutable) or a published version "1", "2", ... (immutable).
+  std::string version = "$LATEST";
   std::string runtime;  // provided, provided.al2, provided.al2023, python3.11, nodejs20.x
   std::string handler;
   std::string description;
