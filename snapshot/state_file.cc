@@ -339,10 +339,9 @@ Result<SnapshotState> decode_state(std::span<const uint8_t> bytes) {
   auto version = r.get<uint32_t>("format version");
   if (!version) return std::move(version).error();
   if (*version != kStateFormatVersion) {
-    return Error::format(
-        "snapshot format version {} is not supported by this build (it reads version {}); "
-        "re-create the snapshot",
-        *version, kStateFormatVersion);
+    return Error::format("snapshot state file has format version {}, this build reads {}; "
+                         "re-create the snapshot with this build",
+                         *version, kStateFormatVersion);
   }
   auto header_size = r.get<uint32_t>("header size");
   if (!header_size) return std::move(header_size).error();

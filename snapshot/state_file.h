@@ -15,7 +15,10 @@
 namespace thaw::snapshot {
 
 inline constexpr char kStateMagic[8] = {'T', 'H', 'A', 'W', 'S', 'N', 'A', 'P'};
-inline constexpr uint32_t kStateFormatVersion = 1;
+// 1: the first format. 2: the machine section carries the snapshot id that
+// binds the state to its memory file (memory_file.h). A decoder reads only
+// its own version: older files are refused, not guessed at.
+inline constexpr uint32_t kStateFormatVersion = 2;
 // Bounds that keep a hostile file from making the decoder allocate much.
 inline constexpr uint64_t kMaxStateFileBytes = 64ull << 20;
 inline constexpr uint32_t kMaxVcpus = 256;

@@ -86,8 +86,20 @@ TEST(StateFile, RefusesForeignMagicAndOtherVersion) {
   std::memcpy(foreign.data(), "QEVMSNAP", 8);
   EXPECT_NE(decode_error(foreign).find("bad magic"), std::string::npos);
   auto newer = bytes;
-  newer[8] = 2;
-  EXPECT_NE(decode_error(newer).find("format version 2 is not supported"), std::string::npos);
+  newer[8] = 3;
+  EXPECT_NE(decode_error(newer).find("format version 3, this build reads 2"), std::string::npos);
+}
+
+// Version 1 files (before the snapshot id joined the machine section) are
+// refused by their version, before any of their body is looked at.
+TEST(StateFile, RefusesTheFormatBeforeTheSnapshotId) {
+  EXPECT_EQ(kStateFormatVersion, 2u);
+  auto bytes = encode_state(sample_state());
+  bytes[8] = 1;
+  EXPECT_NE(decode_error(bytes).find("has format version 1, this build reads 2; re-create the "
+                                     "snapshot"),
+            std::string::npos)
+      << decode_error(bytes);
 }
 
 TEST(StateFile, RefusesInconsistentContentEvenWithValidChecksum) {

@@ -126,7 +126,8 @@ TEST_F(RestoreRefusal, StateOfAnotherFormatVersion) {
   auto bytes = state_bytes();
   bytes[8] = static_cast<uint8_t>(kStateFormatVersion + 1);  // little-endian u32 after the magic
   write_state_bytes(bytes);
-  refused("format version 2 is not supported by this build");
+  refused("format version " + std::to_string(kStateFormatVersion + 1) + ", this build reads " +
+          std::to_string(kStateFormatVersion));
   EXPECT_FALSE(serial_opened());
 }
 
