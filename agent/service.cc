@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -14,6 +15,8 @@
 #include <fmt/format.h>
 
 #include "agent/api/api_router.h"
+#include "agent/async/async_invocations.h"
+#include "agent/async/pool_invoker.h"
 
 namespace thaw::agent {
 namespace fs = std::filesystem;
@@ -93,6 +96,18 @@ int run_service(const ServiceOptions& o) {
   SandboxPool pool(ps, **registry);
   std::optional<WorkerPool> workers(std::in_place, o.workers);
   ApiRouter router(**loop, **registry, pool, *workers);
+  AsyncOptions ao;
+  ao.state_dir = o.state_dir;
+  ao.dispatcher_threads = o.async_threads;
+  // Throttle retries start at 1/60 of the base (Lambda: 1 s vs 1 min), capped at 5x it.
+  ao.timing.function_error_base = std::chrono::milliseconds(o.async_retry_base_ms);
+  ao.timing.throttle_base =
+      std::chrono::milliseconds(std::max<uint32_t>(1, o.async_retry_base_ms / 60));
+  ao.timing.throttle_cap = ao.timing.function_error_base * 5;
+  auto async = AsyncInvocations::open(ao, **loop, *workers, **registry,
+                                      make_pool_invoker(**registry, pool));
+  if (!async) return fail(async.error().message);
+  router.set_async(async->get());
 
   HttpServerOptions hs;
   hs.socket_path = o.socket_path;
@@ -117,6 +132,7 @@ int run_service(const ServiceOptions& o) {
         ::sd_notify(0, "STOPPING=1");
         draining = true;
         server->stop_accepting();
+        (*async)->drain();  // queued events stay on disk
       } else {
         (*loop)->stop();  // a second signal: stop now
       }
@@ -144,6 +160,7 @@ int run_service(const ServiceOptions& o) {
   arm_reaper();
   std::fprintf(stderr, "thawd: serving the Lambda API on %s (state %s, %zu functions)\n",
                o.socket_path.c_str(), o.state_dir.c_str(), (*registry)->list().size());
+  (*async)->start();  // events a previous run left queued
   ::sd_notify(0, "READY=1");
 
   auto drain_started = std::chrono::steady_clock::time_point{};
@@ -156,12 +173,15 @@ int run_service(const ServiceOptions& o) {
     }
     bool timed_out = std::chrono::steady_clock::now() - drain_started >
                      std::chrono::seconds(o.drain_timeout_s);
-    if (server->requests_in_progress() == 0 || timed_out) break;
+    bool idle = server->requests_in_progress() == 0 && (*async)->in_flight() == 0;
+    if (idle || timed_out) break;
   }
   if (reap_op.in_flight) (*loop)->cancel(reap_op);
   // Let the last replies reach their sockets.
   for (int i = 0; i < 20 && server->open_connections() > 0; ++i) (void)(*loop)->run_once(10);
   workers.reset();
+  // Async tries still running past the drain timeout re-run at the next start.
+  if (!(*async)->finish_drain()) (void)async->release();
   std::fprintf(stderr, "thawd: stopped\n");
   return 0;
 }

@@ -75,7 +75,17 @@ int main(int argc, char** argv) {
   app.add_option("--idle-timeout", so.idle_timeout_s,
                  "seconds a warm sandbox may sit idle before it is killed")
       ->check(CLI::Range(1, 86400));
+  app.add_option("--async-threads", so.async_threads,
+                 "threads running queued asynchronous (Event) invocations")
+      ->check(CLI::Range(1, 256));
+  app.add_option("--async-retry-base-ms", so.async_retry_base_ms,
+                 "an Event invoke whose function fails is retried after 1x, then 2x this "
+                 "(Lambda: 60000); throttled ones from 1/60 of it, doubling")
+      ->check(CLI::Range(1, 3600000));
   app.add_flag("--no-cgroup", no_cgroup, "run sandboxes without a memory cgroup");
+  app.add_option("--routing-seed", so.routing_seed,
+                 "seed of weighted alias routing (same seed, same version sequence); "
+                 "default: random per start");
   CLI11_PARSE(app, argc, argv);
 
   if (!doctor) {

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "agent/api/base64.h"
+#include "agent/async/async_invocations.h"
 
 namespace thaw::agent {
 namespace http = boost::beast::http;
@@ -124,6 +125,9 @@ void ApiRouter::handle(HttpRequest& req, HttpReply reply) {
                                                  {"idle_sandboxes", pool_.idle_sandboxes()},
                                                  {"busy_sandboxes", pool_.busy_sandboxes()}}));
   }
+  if (async_ && AsyncInvocations::is_config_path(p)) {
+    return async_->handle_config(req, p, std::move(reply));
+  }
   if (p.segments.size() < 2 || p.segments[0] != kApiVersion || p.segments[1] != "functions") {
     return reply(unknown_operation(req));
   }
@@ -210,9 +214,12 @@ void ApiRouter::invoke(const std::string& name, HttpRequest& req, HttpReply repl
   }
   if (type == "DryRun") return reply(HttpResponse{204, {}, {}});
   if (type == "Event") {
-    return reply(render_api_error(invalid_parameter(
-        "InvocationType Event is not supported by this agent yet (no durable queue); use "
-        "RequestResponse")));
+    if (!async_) {
+      return reply(render_api_error(
+          {ApiErrorKind::kService, "asynchronous invocations are not set up in this agent"}));
+    }
+    auto qualifier = query_param(split_target(sv(req.target())).query, "Qualifier");
+    return async_->enqueue(name, qualifier.value_or(""), std::move(body), std::move(reply));
   }
   auto payload = std::make_shared<std::vector<uint8_t>>(body.begin(), body.end());
   bool tail = log_type == "Tail";

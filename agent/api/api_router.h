@@ -14,6 +14,8 @@
 
 namespace thaw::agent {
 
+class AsyncInvocations;  // agent/async/async_invocations.h
+
 // Lambda's synchronous Invoke payload limit (6 MB).
 inline constexpr uint64_t kMaxSyncPayloadBytes = 6291456;
 // CreateFunction: a 50 MB ZIP, base64-encoded, plus the JSON around it.
@@ -25,6 +27,8 @@ class ApiRouter {
   ApiRouter(IoLoop& loop, FunctionRegistry& registry, SandboxPool& pool, WorkerPool& workers);
 
   void handle(HttpRequest& request, HttpReply reply);
+  // Event invokes and the event-invoke-config routes (none: Event is refused).
+  void set_async(AsyncInvocations* async) { async_ = async; }
   // The body limit for a request, chosen from its method and path.
   static uint64_t body_limit(const HttpRequest& request);
 
@@ -38,6 +42,7 @@ class ApiRouter {
   FunctionRegistry& registry_;
   SandboxPool& pool_;
   WorkerPool& workers_;
+  AsyncInvocations* async_ = nullptr;
 };
 
 // Splits "/2015-03-31/functions/NAME/invocations?Qualifier=x": the path
