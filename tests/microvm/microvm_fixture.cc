@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "common/file_util.h"
+#include "sandbox/microvm/guest_images.h"
 #include "sandbox/microvm/guest_initramfs.h"
 
 namespace thaw::testing {
@@ -34,18 +35,6 @@ const char* env_or_null(const char* name) {
 }
 
 }  // namespace
-
-Result<void> make_erofs(const std::string& dir, const std::string& image) {
-  std::string cmd = fmt::format("mkfs.erofs -q '{}' '{}' 2>&1", image, dir);
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (p == nullptr) return Error::from_errno("popen mkfs.erofs");
-  std::string out;
-  char buf[512];
-  while (size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  int rc = ::pclose(p);
-  if (rc != 0) return Error::format("mkfs.erofs {} -> {} failed ({}): {}", dir, image, rc, out);
-  return Ok();
-}
 
 std::optional<MicrovmSandboxOptions> microvm_options(const std::string& scratch, std::string& why) {
   if (::access("/dev/kvm", R_OK | W_OK) != 0) {
@@ -88,23 +77,23 @@ std::optional<MicrovmSandboxOptions> microvm_options(const std::string& scratch,
     why = ok.error().message;
     return std::nullopt;
   }
-  // `provided`: the root image only needs the mount points thaw-init uses;
-  // the bootstrap (static) comes from the code image at /var/task.
-  std::string root = scratch + "/root-tree", code = scratch + "/code-tree";
-  for (const char* d : {"var/task", "var/runtime", "opt", "tmp", "proc", "dev", "sys", "etc"}) {
-    fs::create_directories(root + "/" + d);
+  auto root = ensure_provided_root_image(scratch);
+  if (!root) {
+    why = root.error().message;
+    return std::nullopt;
   }
+  o.root_image = *root;
+  // The static bootstrap is the function's code, at /var/task/bootstrap.
+  std::string code = scratch + "/code-tree";
   fs::create_directories(code);
   std::error_code ec;
   fs::copy_file(bootstrap, code + "/bootstrap", fs::copy_options::overwrite_existing, ec);
   ::chmod((code + "/bootstrap").c_str(), 0755);
-  o.root_image = scratch + "/root.erofs";
   o.code_image = scratch + "/code.erofs";
-  for (auto [dir, image] : {std::pair{root, o.root_image}, {code, o.code_image}}) {
-    if (auto ok = make_erofs(dir, image); !ok) {
-      why = ok.error().message;
-      return std::nullopt;
-    }
+  if (auto ok = run_tool({"/usr/bin/mkfs.erofs", o.code_image, code}, scratch + "/mkfs.log");
+      !ok) {
+    why = ok.error().message;
+    return std::nullopt;
   }
   return o;
 }
@@ -119,30 +108,6 @@ InitConfig provided_init_config(uint32_t memory_mb) {
   c.log_group = "/aws/lambda/microvm-test";
   c.log_stream = "test";
   return c;
-}
-
-Result<Frame> await_frame(Sandbox& sandbox, FrameType want, int timeout_ms, std::string* log) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  for (;;) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    auto f = sandbox.receive(static_cast<int>(std::max<int64_t>(0, left.count())));
-    if (!f) return std::move(f).error();
-    if (!*f) {
-      return Error::format("no {} frame within {} ms", frame_type_name(want), timeout_ms);
-    }
-    Frame& frame = **f;
-    if (frame.type == want) return std::move(frame);
-    if (frame.type == FrameType::kLogChunk) {
-      if (auto chunk = decode_log_chunk(frame.payload); chunk && log != nullptr) *log += chunk->text;
-      continue;
-    }
-    if (frame.type == FrameType::kMetrics) continue;
-    std::string detail(frame.payload.begin(), frame.payload.end());
-    if (auto report = decode_error_report(frame.payload)) detail = report->body;
-    return Error::format("expected a {} frame, got {}: {:.400}", frame_type_name(want),
-                         frame_type_name(frame.type), detail);
-  }
 }
 
 Result<std::string> invoke(Sandbox& sandbox, const std::string& request_id,

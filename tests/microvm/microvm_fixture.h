@@ -1,6 +1,6 @@
 // Everything a MicrovmSandbox needs on this host for the Linux-guest tests
 // and perf/microvm: the cached guest kernel (THAW_GUEST_DIR), the thaw-init
-// initramfs, a minimal `provided` root image and a code image holding a
+// initramfs, the minimal `provided` root image and a code image holding a
 // static test bootstrap, each built once into a scratch directory.
 #pragma once
 
@@ -9,6 +9,7 @@
 
 #include "runtime-api/messages.h"
 #include "sandbox/microvm/microvm_sandbox.h"
+#include "sandbox/microvm/snap_start.h"
 
 namespace thaw::testing {
 
@@ -20,13 +21,6 @@ std::optional<MicrovmSandboxOptions> microvm_options(const std::string& scratch,
 
 // The InitConfig of the `provided` test function.
 InitConfig provided_init_config(uint32_t memory_mb = 128);
-
-// Runs mkfs.erofs on `dir` into `image`; an error carries its output.
-Result<void> make_erofs(const std::string& dir, const std::string& image);
-
-// Receives frames until one of type `want` (log chunks are appended to
-// `log`); an error for any other frame type, a broken channel or timeout.
-Result<Frame> await_frame(Sandbox& sandbox, FrameType want, int timeout_ms, std::string* log = nullptr);
 
 // Sends an invocation with `event` and returns the response body.
 Result<std::string> invoke(Sandbox& sandbox, const std::string& request_id,

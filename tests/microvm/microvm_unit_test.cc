@@ -14,6 +14,7 @@
 
 #include "common/file_util.h"
 #include "sandbox/microvm/frame_socket.h"
+#include "sandbox/microvm/guest_images.h"
 #include "sandbox/microvm/guest_initramfs.h"
 #include "sandbox/microvm/microvm_sandbox.h"
 #include "sandbox/microvm/vmm_process.h"
@@ -264,6 +265,34 @@ TEST(VmmProcess, ExitStatusAndMissingBinary) {
   auto missing = VmmProcess::spawn({"/nonexistent/thaw-vmm"}, dir + "/log2");
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(missing.error().message.find("/nonexistent/thaw-vmm"), std::string::npos);
+  remove_tree(dir);
+}
+
+}  // namespace
+}  // namespace thaw
+
+namespace thaw {
+namespace {
+
+TEST(GuestImages, ProvidedRootIsBuiltOnceAndToolFailuresNameTheTool) {
+  char tmpl[] = "/tmp/thaw-guestimg-XXXXXX";
+  std::string dir = ::mkdtemp(tmpl);
+  auto first = ensure_provided_root_image(dir);
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  struct stat a{}, b{};
+  ASSERT_EQ(::stat(first->c_str(), &a), 0);
+  auto again = ensure_provided_root_image(dir);
+  ASSERT_TRUE(again.ok());
+  ASSERT_EQ(::stat(again->c_str(), &b), 0);
+  EXPECT_EQ(a.st_ino, b.st_ino);  // cached, not rebuilt
+  auto fail = run_tool({"/bin/sh", "-c", "echo broken >&2; exit 4"}, dir + "/tool.log");
+  ASSERT_FALSE(fail.ok());
+  EXPECT_NE(fail.error().message.find("/bin/sh failed (exit 4): broken"), std::string::npos)
+      << fail.error().message;
+  auto dynamic = ensure_guest_initramfs("/bin/true", dir);
+  ASSERT_FALSE(dynamic.ok());
+  EXPECT_NE(dynamic.error().message.find("dynamically linked"), std::string::npos)
+      << dynamic.error().message;
   remove_tree(dir);
 }
 
