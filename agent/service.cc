@@ -73,7 +73,8 @@ int run_service(const ServiceOptions& o) {
   layers::StoreOptions store;
   store.state_dir = o.state_dir + "/images";
   store.scratch_dir = o.scratch_dir;
-  auto registry = FunctionRegistry::open(o.state_dir, store);
+  auto registry =
+      FunctionRegistry::open(o.state_dir, store, o.routing_seed.value_or(random_routing_seed()));
   if (!registry) return fail(registry.error().message);
   for (const auto& w : (*registry)->load_warnings()) std::fprintf(stderr, "thawd: %s\n", w.c_str());
 

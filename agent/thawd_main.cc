@@ -86,6 +86,9 @@ int main(int argc, char** argv) {
   app.add_option("--routing-seed", so.routing_seed,
                  "seed of weighted alias routing (same seed, same version sequence); "
                  "default: random per start");
+  app.add_option("--routing-seed", so.routing_seed,
+                 "seed of weighted alias routing (same seed, same version sequence); "
+                 "default: random per start");
   CLI11_PARSE(app, argc, argv);
 
   if (!doctor) {

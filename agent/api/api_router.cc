@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "agent/api/base64.h"
+#include "agent/api/control_routes.h"
 #include "agent/async/async_invocations.h"
 
 namespace thaw::agent {
@@ -53,11 +54,6 @@ std::string percent_decode(std::string_view s, bool plus_is_space) {
   return out;
 }
 
-ApiError function_not_found(std::string_view name) {
-  return {ApiErrorKind::kResourceNotFound,
-          fmt::format("Function not found: {}", function_arn(kRegion, name))};
-}
-
 }  // namespace
 
 ApiPath split_target(std::string_view target) {
@@ -97,6 +93,7 @@ ApiRouter::ApiRouter(IoLoop& loop, FunctionRegistry& registry, SandboxPool& pool
 
 uint64_t ApiRouter::body_limit(const HttpRequest& req) {
   ApiPath p = split_target(sv(req.target()));
+  if (uint64_t upload = control_body_limit(req, p)) return upload;
   if (req.method() == http::verb::post && p.segments.size() == 4 && p.segments[0] == kApiVersion &&
       p.segments[1] == "functions" && p.segments[3] == "invocations") {
     return kMaxSyncPayloadBytes;
@@ -128,6 +125,8 @@ void ApiRouter::handle(HttpRequest& req, HttpReply reply) {
   if (async_ && AsyncInvocations::is_config_path(p)) {
     return async_->handle_config(req, p, std::move(reply));
   }
+  const RouteContext control{loop_, registry_, pool_, workers_};
+  if (handle_layer_routes(control, p, req, reply)) return;
   if (p.segments.size() < 2 || p.segments[0] != kApiVersion || p.segments[1] != "functions") {
     return reply(unknown_operation(req));
   }
@@ -144,24 +143,22 @@ void ApiRouter::handle(HttpRequest& req, HttpReply reply) {
   }
   const std::string& name = p.segments[2];
   if (auto bad = check_function_name(name)) return reply(render_api_error(*bad));
-  if (auto q = query_param(p.query, "Qualifier"); q && *q != "$LATEST") {
-    return reply(render_api_error(
-        {ApiErrorKind::kResourceNotFound,
-         fmt::format("Function not found: {}:{} (only $LATEST exists: versions and aliases are "
-                     "not implemented yet)",
-                     function_arn(kRegion, name), *q)}));
-  }
+  const std::string qualifier = query_param(p.query, "Qualifier").value_or("");
+  if (handle_update_routes(control, p, req, reply)) return;
+  if (handle_version_routes(control, p, req, reply)) return;
+  if (handle_alias_routes(control, p, req, reply)) return;
   if (p.segments.size() == 3) {
     if (method == http::verb::get) {
-      auto c = registry_.get(name);
-      if (!c) return reply(render_api_error(function_not_found(name)));
+      auto c = registry_.find(name, qualifier);
+      if (!c) return reply(render_api_error(c.error()));
       return reply(json_response(
           200, json::object{{"Configuration", function_configuration_json(*c, kRegion)},
                             {"Code", json::object{{"RepositoryType", "thaw-erofs"},
                                                   {"ImageDigest", c->code_digest}}}}));
     }
     if (method == http::verb::delete_) {
-      auto removed = registry_.remove(name);
+      auto removed = qualifier.empty() ? registry_.remove(name)
+                                       : registry_.remove_version(name, qualifier);
       if (!removed) return reply(render_api_error(removed.error()));
       pool_.drop_function(name);
       return reply(HttpResponse{204, {}, {}});
@@ -201,8 +198,9 @@ void ApiRouter::invoke(const std::string& name, HttpRequest& req, HttpReply repl
     return reply(render_api_error(
         invalid_parameter(fmt::format("X-Amz-Log-Type '{}' is not one of None, Tail", log_type))));
   }
-  auto config = registry_.get(name);
-  if (!config) return reply(render_api_error(function_not_found(name)));
+  auto config = registry_.resolve(
+      name, query_param(split_target(sv(req.target())).query, "Qualifier").value_or(""));
+  if (!config) return reply(render_api_error(config.error()));
   std::string& body = req.body();
   if (body.empty()) body = "{}";
   boost::system::error_code ec;
@@ -229,7 +227,7 @@ void ApiRouter::invoke(const std::string& name, HttpRequest& req, HttpReply repl
         if (!outcome) return render_api_error(outcome.error());
         HttpResponse r;
         r.status = 200;
-        r.headers.emplace_back("X-Amz-Executed-Version", "$LATEST");
+        r.headers.emplace_back("X-Amz-Executed-Version", config.version);
         r.headers.emplace_back("x-amzn-RequestId", outcome->request_id);
         if (outcome->function_error) r.headers.emplace_back("X-Amz-Function-Error", "Unhandled");
         if (tail) {

@@ -2,19 +2,22 @@
 
 #include <algorithm>
 #include <array>
+#include <random>
 #include <set>
 
 #include <boost/json.hpp>
 #include <fmt/format.h>
 
 #include "agent/api/base64.h"
+#include "agent/api/json_fields.h"
+#include "agent/api/layer_api.h"
 
 namespace thaw::agent {
 namespace json = boost::json;
 
 namespace {
 
-constexpr int kRecordVersion = 1;
+constexpr int kRecordVersion = 2;  // 2: version, revision_id, layers, next_version
 constexpr std::array kRuntimes = {"provided", "provided.al2", "provided.al2023", "python3.11",
                                   "nodejs20.x"};
 // Lambda sets these itself; a function may not (Lambda "Defined runtime
@@ -48,8 +51,9 @@ std::optional<ApiError> check_env_key(const std::string& key) {
   return std::nullopt;
 }
 
-// Shared by the request parser and the record decoder.
-std::optional<ApiError> validate(const FunctionConfig& c) {
+}  // namespace
+
+std::optional<ApiError> validate_function_config(const FunctionConfig& c) {
   if (auto e = check_function_name(c.name)) return e;
   if (std::find(kRuntimes.begin(), kRuntimes.end(), c.runtime) == kRuntimes.end()) {
     return invalid_parameter(fmt::format(
@@ -107,52 +111,6 @@ std::optional<ApiError> validate(const FunctionConfig& c) {
   return std::nullopt;
 }
 
-// Typed field readers: a wrong JSON type names the field and what it must be.
-std::optional<ApiError> read_string(const json::object& o, std::string_view key, std::string& out) {
-  auto* v = o.if_contains(key);
-  if (v == nullptr || v->is_null()) return std::nullopt;
-  if (!v->is_string()) return invalid_content(fmt::format("'{}' must be a JSON string", key));
-  out = std::string(v->as_string());
-  return std::nullopt;
-}
-
-std::optional<ApiError> read_uint(const json::object& o, std::string_view key, uint32_t& out) {
-  auto* v = o.if_contains(key);
-  if (v == nullptr || v->is_null()) return std::nullopt;
-  if (!v->is_int64() && !v->is_uint64()) {
-    return invalid_content(fmt::format("'{}' must be a JSON integer", key));
-  }
-  int64_t n = v->is_int64() ? v->as_int64() : static_cast<int64_t>(std::min<uint64_t>(
-                                                   v->as_uint64(), INT64_MAX));
-  // Out of range values keep a sentinel that validate() reports with the limit.
-  out = n < 0 ? 0 : static_cast<uint32_t>(std::min<int64_t>(n, UINT32_MAX));
-  return std::nullopt;
-}
-
-std::optional<ApiError> read_environment(const json::object& o, FunctionConfig& c) {
-  auto* env = o.if_contains("Environment");
-  if (env == nullptr || env->is_null()) return std::nullopt;
-  if (!env->is_object()) return invalid_content("'Environment' must be a JSON object");
-  for (const auto& [k, v] : env->as_object()) {
-    if (k != "Variables") {
-      return invalid_content(fmt::format("unknown field 'Environment.{}'; only Variables", std::string_view(k)));
-    }
-  }
-  auto* vars = env->as_object().if_contains("Variables");
-  if (vars == nullptr || vars->is_null()) return std::nullopt;
-  if (!vars->is_object()) return invalid_content("'Environment.Variables' must be a JSON object");
-  for (const auto& [k, v] : vars->as_object()) {
-    if (!v.is_string()) {
-      return invalid_content(
-          fmt::format("'Environment.Variables.{}' must be a JSON string", std::string_view(k)));
-    }
-    c.environment[std::string(k)] = std::string(v.as_string());
-  }
-  return std::nullopt;
-}
-
-}  // namespace
-
 bool is_provided_runtime(std::string_view runtime) { return runtime.starts_with("provided"); }
 
 std::optional<ApiError> check_function_name(std::string_view name) {
@@ -166,73 +124,81 @@ std::optional<ApiError> check_function_name(std::string_view name) {
   return std::nullopt;
 }
 
-ApiResult<CreateFunctionRequest> parse_create_function(std::string_view body) {
-  boost::system::error_code ec;
-  json::value doc = json::parse(body, ec);
-  if (ec) {
-    return invalid_content(fmt::format("the request body is not valid JSON: {}", ec.message()));
-  }
-  if (!doc.is_object()) return invalid_content("the request body must be a JSON object");
-  const json::object& o = doc.as_object();
-  static const std::set<std::string, std::less<>> kKnown = {
-      "FunctionName", "Runtime", "Handler", "Code", "MemorySize", "Timeout", "Environment",
-      "Description", "Role", "Publish", "PackageType", "Architectures", "Layers",
-      "EphemeralStorage"};
-  for (const auto& [k, v] : o) {
-    if (!kKnown.contains(std::string_view(k))) {
-      return invalid_content(fmt::format(
-          "unknown field '{}' in CreateFunction; this agent accepts: FunctionName, Runtime, "
-          "Handler, Code, MemorySize, Timeout, Environment, Description, Role, PackageType, "
-          "Architectures, EphemeralStorage",
-          std::string_view(k)));
-    }
-  }
-  CreateFunctionRequest req;
-  FunctionConfig& c = req.config;
-  for (auto [key, out] : {std::pair<std::string_view, std::string*>{"FunctionName", &c.name},
-                          {"Runtime", &c.runtime},
+std::optional<ApiError> read_function_settings(const json::object& o, FunctionConfig& c,
+                                               std::optional<std::vector<std::string>>& layer_arns) {
+  for (auto [key, out] : {std::pair<std::string_view, std::string*>{"Runtime", &c.runtime},
                           {"Handler", &c.handler},
                           {"Description", &c.description},
                           {"Role", &c.role}}) {
-    if (auto e = read_string(o, key, *out)) return *e;
+    if (auto e = read_string(o, key, *out)) return e;
   }
+  if (auto e = read_uint(o, "MemorySize", c.memory_mb)) return e;
+  if (auto e = read_uint(o, "Timeout", c.timeout_s)) return e;
+  if (auto e = read_environment(o, c.environment)) return e;
+  if (auto* s = o.if_contains("EphemeralStorage"); s && !s->is_null()) {
+    if (!s->is_object()) return invalid_content("'EphemeralStorage' must be a JSON object");
+    if (auto e = check_known_fields(s->as_object(), {"Size"}, "EphemeralStorage")) return e;
+    if (auto e = read_uint(s->as_object(), "Size", c.ephemeral_mb)) return e;
+  }
+  if (auto* l = o.if_contains("Layers"); l && !l->is_null()) {
+    std::vector<std::string> arns;
+    if (auto e = read_string_list(o, "Layers", arns)) return e;
+    if (auto e = check_layer_list(arns)) return e;
+    layer_arns = std::move(arns);
+  }
+  return std::nullopt;
+}
+
+std::optional<ApiError> check_layer_list(const std::vector<std::string>& arns) {
+  if (arns.size() > kMaxLayersPerFunction) {
+    return invalid_parameter(fmt::format(
+        "Layers lists {} layer versions; a function may use at most {}: merge layers",
+        arns.size(), kMaxLayersPerFunction));
+  }
+  std::set<std::string> names;
+  for (const auto& arn : arns) {
+    auto ref = parse_layer_version_arn(arn);
+    if (!ref) return ref.error();
+    if (!names.insert(ref->name).second) {
+      return invalid_parameter(fmt::format(
+          "Layers names two versions of layer '{}'; a function may use one version of a layer",
+          ref->name));
+    }
+  }
+  return std::nullopt;
+}
+
+ApiResult<CreateFunctionRequest> parse_create_function(std::string_view body) {
+  auto doc = parse_json_object(body);
+  if (!doc) return doc.error();
+  const json::object& o = *doc;
+  if (auto e = check_known_fields(o,
+                                  {"FunctionName", "Runtime", "Handler", "Code", "MemorySize",
+                                   "Timeout", "Environment", "Description", "Role", "Publish",
+                                   "PackageType", "Architectures", "Layers", "EphemeralStorage"},
+                                  "CreateFunction")) {
+    return *e;
+  }
+  CreateFunctionRequest req;
+  FunctionConfig& c = req.config;
+  if (auto e = read_string(o, "FunctionName", c.name)) return *e;
   if (!o.contains("FunctionName")) return invalid_parameter("FunctionName is required");
   if (!o.contains("Runtime")) return invalid_parameter("Runtime is required (PackageType Zip)");
-  if (auto e = read_uint(o, "MemorySize", c.memory_mb)) return *e;
-  if (auto e = read_uint(o, "Timeout", c.timeout_s)) return *e;
-  if (auto e = read_environment(o, c)) return *e;
+  std::optional<std::vector<std::string>> layers;
+  if (auto e = read_function_settings(o, c, layers)) return *e;
+  req.layer_arns = layers.value_or(std::vector<std::string>{});
   std::string package_type = "Zip";
   if (auto e = read_string(o, "PackageType", package_type)) return *e;
   if (package_type != "Zip") {
     return invalid_parameter(fmt::format("PackageType '{}' is not supported; use Zip", package_type));
   }
-  if (auto* p = o.if_contains("Publish"); p && !p->is_null()) {
-    if (!p->is_bool()) return invalid_content("'Publish' must be a JSON boolean");
-    if (p->as_bool()) {
-      return invalid_parameter("Publish=true is not supported yet: versions are not implemented; "
-                               "create the function without Publish and invoke $LATEST");
-    }
+  if (auto e = read_bool(o, "Publish", req.publish)) return *e;
+  std::vector<std::string> architectures;
+  if (auto e = read_string_list(o, "Architectures", architectures)) return *e;
+  for (const auto& arch : architectures) {
+    if (arch != "x86_64") return invalid_parameter("Architectures: this host runs x86_64 only");
   }
-  if (auto* a = o.if_contains("Architectures"); a && !a->is_null()) {
-    if (!a->is_array()) return invalid_content("'Architectures' must be a JSON array");
-    for (const auto& arch : a->as_array()) {
-      if (!arch.is_string() || arch.as_string() != "x86_64") {
-        return invalid_parameter("Architectures: this host runs x86_64 only");
-      }
-    }
-  }
-  if (auto* l = o.if_contains("Layers"); l && !l->is_null()) {
-    if (!l->is_array()) return invalid_content("'Layers' must be a JSON array");
-    if (!l->as_array().empty()) {
-      return invalid_parameter("Layers are not supported by this agent yet; bundle the layer's "
-                               "files into the function's ZIP");
-    }
-  }
-  if (auto* s = o.if_contains("EphemeralStorage"); s && !s->is_null()) {
-    if (!s->is_object()) return invalid_content("'EphemeralStorage' must be a JSON object");
-    if (auto e = read_uint(s->as_object(), "Size", c.ephemeral_mb)) return *e;
-  }
-  if (auto e = validate(c)) return *e;
+  if (auto e = validate_function_config(c)) return *e;
 
   auto* code = o.if_contains("Code");
   if (code == nullptr || code->is_null()) return invalid_parameter("Code is required (Code.ZipFile)");
@@ -245,28 +211,46 @@ ApiResult<CreateFunctionRequest> parse_create_function(std::string_view body) {
           std::string_view(k)));
     }
   }
-  auto* zip = code->as_object().if_contains("ZipFile");
-  if (zip == nullptr) return invalid_parameter("Code.ZipFile is required");
-  if (!zip->is_string()) return invalid_content("'Code.ZipFile' must be a base64 JSON string");
-  auto bytes = base64_decode(zip->as_string());
-  if (!bytes) {
-    return invalid_parameter("Code.ZipFile is not valid base64 (RFC 4648, padded, no line breaks)");
-  }
-  if (bytes->empty()) return invalid_parameter("Code.ZipFile is empty; send a ZIP package");
-  req.zip = std::move(*bytes);
+  auto zip = read_zip_file(code->as_object(), "ZipFile", "Code.ZipFile");
+  if (!zip) return zip.error();
+  req.zip = std::move(*zip);
   return req;
+}
+
+bool same_code_and_settings(const FunctionConfig& a, const FunctionConfig& b) {
+  return a.name == b.name && a.runtime == b.runtime && a.handler == b.handler &&
+         a.role == b.role && a.memory_mb == b.memory_mb && a.timeout_s == b.timeout_s &&
+         a.ephemeral_mb == b.ephemeral_mb && a.environment == b.environment &&
+         a.code_digest == b.code_digest && a.layers == b.layers;
+}
+
+std::string new_revision_id() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  uint64_t hi = rng(), lo = rng();
+  hi = (hi & ~0xf000ull) | 0x4000ull;                     // version 4
+  lo = (lo & ~(3ull << 62)) | (2ull << 62);               // variant 10xx
+  return fmt::format("{:08x}-{:04x}-{:04x}-{:04x}-{:012x}", hi >> 32, (hi >> 16) & 0xffff,
+                     hi & 0xffff, lo >> 48, lo & 0xffffffffffffull);
 }
 
 std::string function_arn(std::string_view region, std::string_view name) {
   return fmt::format("arn:aws:lambda:{}:000000000000:function:{}", region, name);
 }
 
+std::string qualified_function_arn(std::string_view name, std::string_view qualifier) {
+  std::string arn = function_arn(kRegion, name);
+  if (!qualifier.empty()) arn += fmt::format(":{}", qualifier);
+  return arn;
+}
+
 json::object function_configuration_json(const FunctionConfig& c, std::string_view region) {
   json::object vars;
   for (const auto& [k, v] : c.environment) vars[k] = v;
+  std::string arn = function_arn(region, c.name);
+  if (c.version != "$LATEST") arn += ":" + c.version;
   json::object o{
       {"FunctionName", c.name},
-      {"FunctionArn", function_arn(region, c.name)},
+      {"FunctionArn", arn},
       {"Runtime", c.runtime},
       {"Handler", c.handler},
       {"Role", c.role},
@@ -276,7 +260,8 @@ json::object function_configuration_json(const FunctionConfig& c, std::string_vi
       {"Timeout", c.timeout_s},
       {"MemorySize", c.memory_mb},
       {"LastModified", c.last_modified},
-      {"Version", "$LATEST"},
+      {"Version", c.version},
+      {"RevisionId", c.revision_id},
       {"State", "Active"},
       {"LastUpdateStatus", "Successful"},
       {"PackageType", "Zip"},
@@ -284,21 +269,76 @@ json::object function_configuration_json(const FunctionConfig& c, std::string_vi
       {"EphemeralStorage", json::object{{"Size", c.ephemeral_mb}}},
   };
   if (!c.environment.empty()) o["Environment"] = json::object{{"Variables", vars}};
+  if (!c.layers.empty()) {
+    json::array layers;
+    for (const auto& l : c.layers) layers.push_back(json::object{{"Arn", l.arn}, {"CodeSize", l.code_size}});
+    o["Layers"] = std::move(layers);
+  }
   return o;
 }
 
 std::string encode_function_record(const FunctionConfig& c) {
   json::object env;
   for (const auto& [k, v] : c.environment) env[k] = v;
+  json::array layers;
+  for (const auto& l : c.layers) {
+    layers.push_back(json::object{{"arn", l.arn}, {"digest", l.digest}, {"code_size", l.code_size}});
+  }
   json::object o{{"record_version", kRecordVersion}, {"name", c.name},
-                 {"runtime", c.runtime},             {"handler", c.handler},
-                 {"description", c.description},     {"role", c.role},
-                 {"memory_mb", c.memory_mb},         {"timeout_s", c.timeout_s},
-                 {"ephemeral_mb", c.ephemeral_mb},   {"environment", env},
-                 {"code_digest", c.code_digest},     {"code_size", c.code_size},
-                 {"last_modified", c.last_modified}};
+                 {"version", c.version},             {"runtime", c.runtime},
+                 {"handler", c.handler},             {"description", c.description},
+                 {"role", c.role},                   {"memory_mb", c.memory_mb},
+                 {"timeout_s", c.timeout_s},         {"ephemeral_mb", c.ephemeral_mb},
+                 {"environment", env},               {"code_digest", c.code_digest},
+                 {"code_size", c.code_size},         {"last_modified", c.last_modified},
+                 {"revision_id", c.revision_id},     {"layers", layers},
+                 {"next_version", c.next_version}};
   return json::serialize(o);
 }
+
+namespace {
+
+bool is_hex_digest(std::string_view s) {
+  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char ch) {
+           return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f');
+         });
+}
+
+// The fields record_version 2 added; a version 1 record is a $LATEST.
+void decode_v2_fields(const json::object& o, FunctionConfig& c) {
+  c.version = o.at("version").as_string();
+  c.revision_id = o.at("revision_id").as_string();
+  c.next_version = o.at("next_version").to_number<uint32_t>();
+  for (const auto& l : o.at("layers").as_array()) {
+    const json::object& lo = l.as_object();
+    c.layers.push_back({std::string(lo.at("arn").as_string()),
+                        std::string(lo.at("digest").as_string()),
+                        lo.at("code_size").to_number<uint64_t>()});
+  }
+}
+
+std::optional<std::string> check_record(const FunctionConfig& c) {
+  if (auto e = validate_function_config(c)) return "invalid record: " + e->message;
+  if (!is_hex_digest(c.code_digest)) return "code_digest is not 64 lowercase hex digits";
+  bool numbered = !c.version.empty() && c.version.size() <= 10 &&
+                  std::all_of(c.version.begin(), c.version.end(),
+                              [](char ch) { return ch >= '0' && ch <= '9'; }) &&
+                  c.version[0] != '0';
+  if (c.version != "$LATEST" && !numbered) {
+    return fmt::format("version '{}' is neither $LATEST nor a version number", c.version);
+  }
+  if (c.revision_id.empty() || c.revision_id.size() > 64) return "revision_id is empty or too long";
+  if (c.next_version == 0) return "next_version is 0";
+  if (c.layers.size() > kMaxLayersPerFunction) return "more than 5 layers";
+  for (const auto& l : c.layers) {
+    if (!parse_layer_version_arn(l.arn) || !is_hex_digest(l.digest)) {
+      return fmt::format("layer '{}' has a malformed ARN or digest", l.arn);
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
 
 Result<FunctionConfig> decode_function_record(std::span<const uint8_t> bytes) {
   boost::system::error_code ec;
@@ -308,9 +348,10 @@ Result<FunctionConfig> decode_function_record(std::span<const uint8_t> bytes) {
   const json::object& o = doc.as_object();
   FunctionConfig c;
   try {
-    if (o.at("record_version").to_number<int64_t>() != kRecordVersion) {
-      return Error::format("record_version {} is not {}; written by a different thawd",
-                           json::serialize(o.at("record_version")), kRecordVersion);
+    int64_t record_version = o.at("record_version").to_number<int64_t>();
+    if (record_version != 1 && record_version != kRecordVersion) {
+      return Error::format("record_version {} is not 1 or {}; written by a different thawd",
+                           record_version, kRecordVersion);
     }
     c.name = o.at("name").as_string();
     c.runtime = o.at("runtime").as_string();
@@ -326,12 +367,16 @@ Result<FunctionConfig> decode_function_record(std::span<const uint8_t> bytes) {
     c.code_digest = o.at("code_digest").as_string();
     c.code_size = o.at("code_size").to_number<uint64_t>();
     c.last_modified = o.at("last_modified").as_string();
+    if (record_version == 1) {
+      c.revision_id = new_revision_id();
+    } else {
+      decode_v2_fields(o, c);
+    }
   } catch (const std::exception& e) {
     // Boost.JSON's accessors throw on a missing key or wrong type: a damaged record.
     return Error::format("a field is missing or has the wrong type: {}", e.what());
   }
-  if (auto e = validate(c)) return Error::format("invalid record: {}", e->message);
-  if (c.code_digest.size() != 64) return Error::format("code_digest is not 64 hex digits");
+  if (auto e = check_record(c)) return Error{*e, 0};
   return c;
 }
 

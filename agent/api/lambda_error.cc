@@ -12,6 +12,7 @@ unsigned api_error_status(ApiErrorKind kind) {
     case ApiErrorKind::kResourceConflict: return 409;
     case ApiErrorKind::kTooManyRequests: return 429;
     case ApiErrorKind::kRequestTooLarge: return 413;
+    case ApiErrorKind::kPreconditionFailed: return 412;
     case ApiErrorKind::kService: return 500;
   }
   return 500;
@@ -25,6 +26,7 @@ std::string_view api_error_type(ApiErrorKind kind) {
     case ApiErrorKind::kResourceConflict: return "ResourceConflictException";
     case ApiErrorKind::kTooManyRequests: return "TooManyRequestsException";
     case ApiErrorKind::kRequestTooLarge: return "RequestTooLargeException";
+    case ApiErrorKind::kPreconditionFailed: return "PreconditionFailedException";
     case ApiErrorKind::kService: return "ServiceException";
   }
   return "ServiceException";

@@ -20,6 +20,7 @@ enum class ApiErrorKind {
   kResourceConflict,        // 409 ResourceConflictException
   kTooManyRequests,         // 429 TooManyRequestsException
   kRequestTooLarge,         // 413 RequestTooLargeException
+  kPreconditionFailed,      // 412 PreconditionFailedException (RevisionId mismatch)
   kService,                 // 500 ServiceException
 };
 

@@ -116,12 +116,18 @@ TEST(FunctionConfig, RecordRoundTripsAndDamageIsRefused) {
   c.code_size = 22;
   c.last_modified = "2026-11-23T12:00:00.000+0000";
   c.environment["XY"] = "1";  // Lambda names are 2+ characters
+  c.revision_id = new_revision_id();
+  c.version = "3";
+  c.layers = {{"arn:aws:lambda:us-east-1:000000000000:layer:base:2", std::string(64, 'b'), 99}};
   std::string rec = encode_function_record(c);
   auto back = decode_function_record({reinterpret_cast<const uint8_t*>(rec.data()), rec.size()});
   ASSERT_TRUE(back.ok()) << back.error().message;
   EXPECT_EQ(back->name, c.name);
   EXPECT_EQ(back->environment, c.environment);
   EXPECT_EQ(back->code_digest, c.code_digest);
+  EXPECT_EQ(back->version, "3");
+  EXPECT_EQ(back->revision_id, c.revision_id);
+  EXPECT_EQ(back->layers, c.layers);
   auto decode = [](std::string s) {
     return decode_function_record({reinterpret_cast<const uint8_t*>(s.data()), s.size()});
   };
@@ -132,7 +138,7 @@ TEST(FunctionConfig, RecordRoundTripsAndDamageIsRefused) {
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.error().message.find("memorySize"), std::string::npos) << bad.error().message;
   o = json::parse(rec).as_object();
-  o["record_version"] = 2;
+  o["record_version"] = 3;
   EXPECT_NE(decode(json::serialize(o)).error().message.find("record_version"), std::string::npos);
   o = json::parse(rec).as_object();
   o.erase("runtime");

@@ -1,0 +1,68 @@
+// Aliases (Lambda 2015-03-31): CreateAlias and ListAliases on
+// .../functions/NAME/aliases, GetAlias/UpdateAlias/DeleteAlias on
+// .../functions/NAME/aliases/ALIAS.
+#include <boost/json.hpp>
+
+#include "agent/api/control_routes.h"
+
+namespace thaw::agent {
+namespace http = boost::beast::http;
+namespace json = boost::json;
+
+bool handle_alias_routes(const RouteContext& ctx, const ApiPath& p, HttpRequest& req,
+                         HttpReply& reply) {
+  if ((p.segments.size() != 4 && p.segments.size() != 5) || !is_function_subpath(p, "aliases")) {
+    return false;
+  }
+  const std::string name = p.segments[2];
+  const auto method = req.method();
+  auto answer = [&ctx, &reply](std::function<HttpResponse()> work) {
+    ctx.run_blocking(std::move(work), std::move(reply));
+  };
+  if (p.segments.size() == 4) {
+    if (method == http::verb::get) {
+      reply(reply_with(ctx.registry.list_aliases(name, query_param(p.query, "FunctionVersion")), 200,
+                       [](const std::vector<Alias>& aliases) {
+                         json::array out;
+                         for (const auto& a : aliases) out.push_back(alias_json(a));
+                         return json::object{{"Aliases", std::move(out)}};
+                       }));
+      return true;
+    }
+    if (method != http::verb::post) return false;
+    auto parsed = parse_create_alias(req.body());
+    if (!parsed) {
+      reply(render_api_error(parsed.error()));
+      return true;
+    }
+    answer([&registry = ctx.registry, name, request = std::move(*parsed)]() {
+      return reply_with(registry.create_alias(name, request), 201, alias_json);
+    });
+    return true;
+  }
+  const std::string alias = p.segments[4];
+  if (method == http::verb::get) {
+    reply(reply_with(ctx.registry.get_alias(name, alias), 200, alias_json));
+    return true;
+  }
+  if (method == http::verb::delete_) {
+    answer([&registry = ctx.registry, name, alias]() {
+      auto removed = registry.remove_alias(name, alias);
+      if (!removed) return render_api_error(removed.error());
+      return HttpResponse{204, {}, {}};
+    });
+    return true;
+  }
+  if (method != http::verb::put) return false;
+  auto parsed = parse_update_alias(alias, req.body());
+  if (!parsed) {
+    reply(render_api_error(parsed.error()));
+    return true;
+  }
+  answer([&registry = ctx.registry, name, request = std::move(*parsed)]() {
+    return reply_with(registry.update_alias(name, request), 200, alias_json);
+  });
+  return true;
+}
+
+}  // namespace thaw::agent

@@ -1,0 +1,91 @@
+// Layers (Lambda API 2018-10-31): ListLayers (GET /layers),
+// PublishLayerVersion and ListLayerVersions (POST|GET /layers/NAME/versions),
+// GetLayerVersion and DeleteLayerVersion (GET|DELETE /layers/NAME/versions/N).
+#include <algorithm>
+
+#include <boost/json.hpp>
+#include <fmt/format.h>
+
+#include "agent/api/control_routes.h"
+
+namespace thaw::agent {
+namespace http = boost::beast::http;
+namespace json = boost::json;
+
+namespace {
+
+json::object layers_list_json(const std::vector<layers::LayerVersion>& latest) {
+  json::array out;
+  for (const auto& v : latest) {
+    out.push_back(json::object{{"LayerName", v.name},
+                               {"LayerArn", layer_arn(v.name)},
+                               {"LatestMatchingVersion", layer_version_item_json(v)}});
+  }
+  return {{"Layers", std::move(out)}};
+}
+
+}  // namespace
+
+bool handle_layer_routes(const RouteContext& ctx, const ApiPath& p, HttpRequest& req,
+                         HttpReply& reply) {
+  const auto& s = p.segments;
+  if (s.size() < 2 || s[0] != "2018-10-31" || s[1] != "layers") return false;
+  const auto method = req.method();
+  if (s.size() == 2 && method == http::verb::get) {
+    reply(json_reply(200, layers_list_json(ctx.registry.list_layers())));
+    return true;
+  }
+  if ((s.size() != 4 && s.size() != 5) || s[3] != "versions") return false;
+  const std::string name = s[2];
+  if (auto bad = layers::LayerRegistry::check_name(name); !bad) {
+    reply(render_api_error(invalid_parameter(bad.error().message)));
+    return true;
+  }
+  if (s.size() == 4) {
+    if (method == http::verb::get) {
+      auto versions = ctx.registry.list_layer_versions(name);
+      json::array out;
+      // Lambda lists the newest first.
+      for (auto it = versions.rbegin(); it != versions.rend(); ++it) {
+        out.push_back(layer_version_item_json(*it));
+      }
+      reply(json_reply(200, json::object{{"LayerVersions", std::move(out)}}));
+      return true;
+    }
+    if (method != http::verb::post) return false;
+    auto parsed = parse_publish_layer_version(name, req.body());
+    if (!parsed) {
+      reply(render_api_error(parsed.error()));
+      return true;
+    }
+    auto request = std::make_shared<PublishLayerRequest>(std::move(*parsed));
+    ctx.run_blocking(
+        [&registry = ctx.registry, request]() {
+          return reply_with(registry.publish_layer_version(std::move(*request)), 201,
+                            layer_version_json);
+        },
+        std::move(reply));
+    return true;
+  }
+  auto version = parse_version_number(s[4]);
+  if (!version) {
+    reply(render_api_error(invalid_parameter(fmt::format(
+        "layer version '{}' must be a number from 1 to 4294967295", s[4].substr(0, 20)))));
+    return true;
+  }
+  if (method == http::verb::get) {
+    reply(reply_with(ctx.registry.get_layer_version(name, *version), 200, layer_version_json));
+    return true;
+  }
+  if (method != http::verb::delete_) return false;
+  ctx.run_blocking(
+      [&registry = ctx.registry, name, number = *version]() {
+        auto removed = registry.remove_layer_version(name, number);
+        if (!removed) return render_api_error(removed.error());
+        return HttpResponse{204, {}, {}};
+      },
+      std::move(reply));
+  return true;
+}
+
+}  // namespace thaw::agent

@@ -1,0 +1,38 @@
+// PublishVersion (POST .../functions/NAME/versions) and ListVersionsByFunction
+// (GET .../functions/NAME/versions): Lambda's 2015-03-31 shapes.
+#include <boost/json.hpp>
+
+#include "agent/api/control_routes.h"
+
+namespace thaw::agent {
+namespace http = boost::beast::http;
+namespace json = boost::json;
+
+bool handle_version_routes(const RouteContext& ctx, const ApiPath& p, HttpRequest& req,
+                           HttpReply& reply) {
+  if (p.segments.size() != 4 || !is_function_subpath(p, "versions")) return false;
+  const std::string name = p.segments[2];
+  if (req.method() == http::verb::get) {
+    reply(reply_with(ctx.registry.list_versions(name), 200,
+                     [](const std::vector<FunctionConfig>& versions) {
+                       json::array out;
+                       for (const auto& v : versions) out.push_back(config_json(v));
+                       return json::object{{"Versions", std::move(out)}};
+                     }));
+    return true;
+  }
+  if (req.method() != http::verb::post) return false;
+  auto parsed = parse_publish_version(req.body());
+  if (!parsed) {
+    reply(render_api_error(parsed.error()));
+    return true;
+  }
+  ctx.run_blocking(
+      [&registry = ctx.registry, name, request = std::move(*parsed)]() {
+        return reply_with(registry.publish_version(name, request), 201, config_json);
+      },
+      std::move(reply));
+  return true;
+}
+
+}  // namespace thaw::agent
