@@ -121,9 +121,13 @@ void EventDispatcher::process(QueuedEvent e) {
     return finish(std::move(e), config, step.condition, &outcome);
   }
   e.next_attempt_ms = step.retry_at_ms;
-  note(e, fmt::format("attempt {} {} (status {}); retry in {} ms", e.attempts,
-                      outcome.kind == AttemptKind::kThrottled ? "throttled" : "failed",
-                      outcome.status_code, step.retry_at_ms - wall_clock_ms()));
+  std::string what = outcome.kind == AttemptKind::kFunctionError
+                         ? fmt::format("attempt {} failed ({})", e.attempts, outcome.function_error)
+                         : fmt::format("throttled (status {}, {} so far)", outcome.status_code,
+                                       e.throttles);
+  uint64_t now = wall_clock_ms();
+  note(e, fmt::format("{}; retry in {} ms", what,
+                      step.retry_at_ms > now ? step.retry_at_ms - now : 0));
   // On a failed write the file keeps the attempt: a restart retries at once.
   if (auto w = store_.write(e); !w) note(e, "could not record the retry time: " + w.error().message);
   schedule(std::move(e));
