@@ -87,6 +87,7 @@ int run_service(const ServiceOptions& o) {
   ps.runtime_images = o.runtime_images;
   ps.work_dir = run_dir;
   ps.logs_dir = logs_dir;
+  ps.state_dir = o.state_dir;
   ps.use_cgroup = o.use_cgroup;
   ps.max_sandboxes = o.max_sandboxes;
   // Under systemd (JOURNAL_STREAM is set) function logs go to the journal too.
@@ -94,7 +95,8 @@ int run_service(const ServiceOptions& o) {
   // Declared in this order so destruction runs: workers finish (their
   // replies are posted to the loop), then sandboxes die, then the server.
   std::unique_ptr<HttpServer> server;
-  SandboxPool pool(ps, **registry);
+  SandboxPool pool(ps, **registry, **loop);
+  for (const auto& w : pool.load_warnings()) std::fprintf(stderr, "thawd: %s\n", w.c_str());
   std::optional<WorkerPool> workers(std::in_place, o.workers);
   ApiRouter router(**loop, **registry, pool, *workers);
   AsyncOptions ao;
@@ -143,19 +145,12 @@ int run_service(const ServiceOptions& o) {
   // Reaper: once a second a worker kills sandboxes idle past the keep-alive.
   IoOp reap_op;
   __kernel_timespec reap_every{1, 0};
-  bool reap_running = false;
   std::function<void()> arm_reaper = [&] {
     io_uring_prep_timeout((*loop)->prepare(reap_op), &reap_every, 0, 0);
   };
   reap_op.done = [&](int, uint32_t) {
     if (draining) return;
-    if (!reap_running) {
-      reap_running = true;
-      workers->submit([&] {
-        pool.reap_idle(std::chrono::seconds(o.idle_timeout_s));
-        (*loop)->post([&] { reap_running = false; });
-      });
-    }
+    pool.reap_idle(std::chrono::seconds(o.idle_timeout_s));  // kills run on the pool's threads
     arm_reaper();
   };
   arm_reaper();

@@ -5,6 +5,8 @@
 
 #include "agent/api/base64.h"
 #include "agent/api/control_routes.h"
+#include "agent/invoke/concurrency_routes.h"
+#include "agent/invoke/invoke_response.h"
 #include "agent/async/async_invocations.h"
 
 namespace thaw::agent {
@@ -14,7 +16,6 @@ namespace json = boost::json;
 namespace {
 
 constexpr std::string_view kApiVersion = "2015-03-31";
-constexpr size_t kLogTailBytes = 4096;  // X-Amz-Log-Type: Tail returns the last 4 KB
 
 HttpResponse json_response(unsigned status, const json::value& v) {
   HttpResponse r;
@@ -125,6 +126,7 @@ void ApiRouter::handle(HttpRequest& req, HttpReply reply) {
   if (async_ && AsyncInvocations::is_config_path(p)) {
     return async_->handle_config(req, p, std::move(reply));
   }
+  if (is_concurrency_path(p)) return handle_concurrency(p, req, std::move(reply), registry_, pool_);
   const RouteContext control{loop_, registry_, pool_, workers_};
   if (handle_layer_routes(control, p, req, reply)) return;
   if (p.segments.size() < 2 || p.segments[0] != kApiVersion || p.segments[1] != "functions") {
@@ -151,10 +153,11 @@ void ApiRouter::handle(HttpRequest& req, HttpReply reply) {
     if (method == http::verb::get) {
       auto c = registry_.find(name, qualifier);
       if (!c) return reply(render_api_error(c.error()));
-      return reply(json_response(
-          200, json::object{{"Configuration", function_configuration_json(*c, kRegion)},
-                            {"Code", json::object{{"RepositoryType", "thaw-erofs"},
-                                                  {"ImageDigest", c->code_digest}}}}));
+      json::object got{{"Configuration", function_configuration_json(*c, kRegion)},
+                       {"Code", json::object{{"RepositoryType", "thaw-erofs"},
+                                             {"ImageDigest", c->code_digest}}}};
+      if (auto cc = function_concurrency_json(pool_, name)) got["Concurrency"] = std::move(*cc);
+      return reply(json_response(200, got));
     }
     if (method == http::verb::delete_) {
       auto removed = qualifier.empty() ? registry_.remove(name)
@@ -219,28 +222,14 @@ void ApiRouter::invoke(const std::string& name, HttpRequest& req, HttpReply repl
     auto qualifier = query_param(split_target(sv(req.target())).query, "Qualifier");
     return async_->enqueue(name, qualifier.value_or(""), std::move(body), std::move(reply));
   }
-  auto payload = std::make_shared<std::vector<uint8_t>>(body.begin(), body.end());
+  // Loop-driven: the pool answers from the loop when the sandbox responds.
   bool tail = log_type == "Tail";
-  run_blocking(
-      [this, config = std::move(*config), payload, tail]() -> HttpResponse {
-        auto outcome = pool_.invoke(config, std::move(*payload));
-        if (!outcome) return render_api_error(outcome.error());
-        HttpResponse r;
-        r.status = 200;
-        r.headers.emplace_back("X-Amz-Executed-Version", config.version);
-        r.headers.emplace_back("x-amzn-RequestId", outcome->request_id);
-        if (outcome->function_error) r.headers.emplace_back("X-Amz-Function-Error", "Unhandled");
-        if (tail) {
-          std::string_view log = outcome->log;
-          if (log.size() > kLogTailBytes) log = log.substr(log.size() - kLogTailBytes);
-          r.headers.emplace_back(
-              "X-Amz-Log-Result",
-              base64_encode({reinterpret_cast<const uint8_t*>(log.data()), log.size()}));
-        }
-        r.body = std::move(outcome->body);
-        return r;
-      },
-      std::move(reply));
+  std::string function = config->name;
+  pool_.invoke(std::move(*config), std::vector<uint8_t>(body.begin(), body.end()),
+               [&pool = pool_, function, tail, reply = std::move(reply)](
+                   ApiResult<InvokeOutcome> outcome) {
+                 reply(invoke_response(outcome, tail, pool.throttle_reason(function)));
+               });
 }
 
 }  // namespace thaw::agent

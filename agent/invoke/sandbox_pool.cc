@@ -1,26 +1,14 @@
 #include "agent/invoke/sandbox_pool.h"
 
-#include <fcntl.h>
-#include <sys/mount.h>
-#include <sys/random.h>
-#include <sys/stat.h>
-#include <systemd/sd-journal.h>
+#include <future>
 
-#include <chrono>
-#include <cmath>
-#include <filesystem>
-
-#include <boost/json.hpp>
 #include <fmt/format.h>
 
 #include "agent/api/function_registry.h"
-#include "common/file_util.h"
-#include "layers/image_mount.h"
+#include "agent/invoke/pool_slot.h"
 #include "runtime-api/messages.h"
-#include "sandbox/process/process_sandbox.h"
 
 namespace thaw::agent {
-namespace fs = std::filesystem;
 
 namespace {
 
@@ -30,381 +18,602 @@ double ms_since(Clock::time_point t) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
 }
 
-int ms_left(Clock::time_point deadline) {
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-  return left < 0 ? 0 : static_cast<int>(left);
-}
-
-// RFC 4122 version 4, like Lambda's request ids.
-std::string new_request_id() {
-  uint8_t b[16];
-  size_t got = 0;
-  while (got < sizeof b) {
-    ssize_t n = ::getrandom(b + got, sizeof b - got, 0);
-    if (n > 0) got += static_cast<size_t>(n);
-  }
-  b[6] = (b[6] & 0x0f) | 0x40;
-  b[8] = (b[8] & 0x3f) | 0x80;
-  std::string s;
-  for (int i = 0; i < 16; ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) s += '-';
-    s += fmt::format("{:02x}", b[i]);
-  }
-  return s;
-}
-
 uint64_t epoch_ms() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                    std::chrono::system_clock::now().time_since_epoch())
                                    .count());
 }
 
-// thaw-init's runtime names follow guest/runtimes (nodejs20, not nodejs20.x).
-std::string init_runtime_name(const std::string& runtime) {
-  if (runtime == "nodejs20.x") return "nodejs20";
-  return runtime;
-}
-
-std::string error_json(std::string_view type, std::string_view message) {
-  return boost::json::serialize(boost::json::object{{"errorMessage", message}, {"errorType", type}});
-}
+// After the response the runtime's metrics frame follows at once; a sandbox
+// that does not send it within this grace is finished without it.
+constexpr auto kMetricsGrace = std::chrono::milliseconds(1000);
 
 }  // namespace
 
-std::string report_line(const std::string& request_id, double duration_ms, uint32_t memory_mb,
-                        uint64_t max_memory_mb, double init_ms) {
-  auto billed = static_cast<uint64_t>(std::ceil(duration_ms));
-  std::string line = fmt::format(
-      "REPORT RequestId: {}\tDuration: {:.2f} ms\tBilled Duration: {} ms\tMemory Size: {} MB\t"
-      "Max Memory Used: {} MB\t",
-      request_id, duration_ms, billed < 1 ? 1 : billed, memory_mb, max_memory_mb);
-  if (init_ms >= 0) line += fmt::format("Init Duration: {:.2f} ms\t", init_ms);
-  return line + "\n";
+SandboxPool::SandboxPool(PoolSettings settings, FunctionRegistry& registry, IoLoop& loop)
+    : settings_(std::move(settings)),
+      registry_(registry),
+      loop_(loop),
+      loop_thread_(std::this_thread::get_id()),
+      mounts_(settings_.work_dir),
+      log_(settings_.logs_dir, settings_.journal),
+      store_([this] {
+        std::string warning;
+        auto store = ConcurrencyStore::open(settings_.state_dir, warning);
+        if (!warning.empty()) warnings_.push_back(std::move(warning));
+        return store;
+      }()),
+      workers_(settings_.cold_start_threads) {
+  timer_op_.done = [this](int, uint32_t) {
+    armed_ = Clock::time_point::max();
+    if (!stopping_) on_timer();
+  };
+  tick_op_.done = [this](int, uint32_t) {
+    if (stopping_) return;
+    on_tick();
+    io_uring_prep_timeout(loop_.prepare(tick_op_), &tick_ts_, 0, 0);
+  };
+  io_uring_prep_timeout(loop_.prepare(tick_op_), &tick_ts_, 0, 0);
 }
-
-SandboxPool::SandboxPool(PoolSettings settings, FunctionRegistry& registry)
-    : settings_(std::move(settings)), registry_(registry) {}
 
 SandboxPool::~SandboxPool() {
-  std::lock_guard lock(mu_);
-  for (auto& [name, warm] : idle_) {
-    for (auto& w : warm) (void)w.sandbox->kill();
+  stopping_ = true;
+  for (auto& s : slots_) {
+    if (s->sandbox) (void)s->sandbox->kill();
   }
-  idle_.clear();
-  for (const auto& m : mounted_) ::umount2(m.c_str(), MNT_DETACH);
+  // Ops still in flight are dropped with the ring; never run again.
 }
 
-size_t SandboxPool::idle_sandboxes() const {
-  std::lock_guard lock(mu_);
-  size_t n = 0;
-  for (const auto& [name, warm] : idle_) n += warm.size();
-  return n;
+std::string SandboxPool::pool_key(const FunctionConfig& c) const {
+  std::string key = c.name + '\n' + c.version + '\n' + c.code_digest + '\n' + c.last_modified;
+  return key;
 }
 
-size_t SandboxPool::busy_sandboxes() const {
-  std::lock_guard lock(mu_);
-  return busy_;
+uint64_t SandboxPool::generation_of(const std::string& function) const {
+  auto it = generation_.find(function);
+  return it == generation_.end() ? 0 : it->second;
 }
 
-size_t SandboxPool::reap_idle(std::chrono::milliseconds keep_alive) {
-  std::vector<Warm> dead;
-  {
-    std::lock_guard lock(mu_);
-    auto cutoff = Clock::now() - keep_alive;
-    for (auto it = idle_.begin(); it != idle_.end();) {
-      auto& warm = it->second;
-      for (auto w = warm.begin(); w != warm.end();) {
-        if (w->idle_since <= cutoff) {
-          dead.push_back(std::move(*w));
-          w = warm.erase(w);
-        } else {
-          ++w;
-        }
-      }
-      it = warm.empty() ? idle_.erase(it) : std::next(it);
+FunctionStats& SandboxPool::stats_for(const std::string& function, const std::string& version) {
+  auto [it, inserted] = stats_.try_emplace({function, version});
+  if (inserted) {
+    it->second.function = function;
+    it->second.version = version;
+  }
+  return it->second;
+}
+
+void SandboxPool::notify(const InvokeRecord& record) {
+  if (observer_) observer_(record);
+}
+
+std::optional<ApiError> SandboxPool::admit(const FunctionConfig& config, bool& counted_unreserved) {
+  const ConcurrencySettings& s = store_.settings();
+  uint32_t& running = in_flight_[config.name];
+  if (auto r = s.reserved.find(config.name); r != s.reserved.end()) {
+    if (running >= r->second) {
+      return ApiError{ApiErrorKind::kTooManyRequests,
+                 r->second == 0
+                     ? fmt::format("Rate Exceeded: {} has ReservedConcurrentExecutions 0, which "
+                                   "throttles every invocation; raise it with "
+                                   "PutFunctionConcurrency or DeleteFunctionConcurrency",
+                                   config.name)
+                     : fmt::format("Rate Exceeded: {} already runs {} invocations, its "
+                                   "ReservedConcurrentExecutions; retry later or raise it with "
+                                   "PutFunctionConcurrency",
+                                   config.name, running)};
+    }
+    counted_unreserved = false;
+  } else {
+    uint32_t total = settings_.max_sandboxes;
+    uint32_t unreserved = total - std::min(total, s.total_reserved());
+    if (unreserved_in_flight_ >= unreserved) {
+      return ApiError{ApiErrorKind::kTooManyRequests,
+                 fmt::format("Rate Exceeded: {} invocations already run on the {} unreserved "
+                             "sandboxes (thawd --max-sandboxes {} minus reservations); retry "
+                             "later",
+                             unreserved_in_flight_, unreserved, total)};
+    }
+    ++unreserved_in_flight_;
+    counted_unreserved = true;
+  }
+  ++running;
+  return std::nullopt;
+}
+
+std::string_view SandboxPool::throttle_reason(const std::string& function) const {
+  return store_.settings().reserved.contains(function)
+             ? "ReservedFunctionConcurrentInvocationLimitExceeded"
+             : "ConcurrentInvocationLimitExceeded";
+}
+
+void SandboxPool::release(const std::string& function, bool counted_unreserved) {
+  if (auto it = in_flight_.find(function); it != in_flight_.end() && it->second > 0) --it->second;
+  if (counted_unreserved && unreserved_in_flight_ > 0) --unreserved_in_flight_;
+}
+
+// A slot for one more sandbox under --max-sandboxes: free, or made free by
+// killing the longest-idle on-demand sandbox of any function.
+bool SandboxPool::make_room() {
+  if (slots_.size() + starting_ < settings_.max_sandboxes) return true;
+  Slot* oldest = nullptr;
+  for (auto& s : slots_) {
+    if (s->state == Slot::State::kIdle && !s->provisioned() &&
+        (oldest == nullptr || s->idle_since < oldest->idle_since)) {
+      oldest = s.get();
     }
   }
-  // Killing waits for the process: outside the lock.
-  for (auto& w : dead) (void)w.sandbox->kill();
-  return dead.size();
+  if (oldest == nullptr) return false;
+  retire(*oldest);
+  return true;
 }
 
-void SandboxPool::drop_function(const std::string& name) {
-  std::vector<Warm> dead;
-  {
-    std::lock_guard lock(mu_);
-    auto it = idle_.find(name);
-    if (it == idle_.end()) return;
-    dead = std::move(it->second);
-    idle_.erase(it);
-  }
-  for (auto& w : dead) (void)w.sandbox->kill();
+SandboxPool::Slot* SandboxPool::take_idle(const std::string& key) {
+  auto it = idle_.find(key);
+  if (it == idle_.end() || it->second.empty()) return nullptr;
+  Slot* s = it->second.back();
+  it->second.pop_back();
+  return s;
 }
 
-Result<std::string> SandboxPool::code_mount(const FunctionConfig& config) {
-  std::string target = settings_.work_dir + "/code/" + config.code_digest;
-  std::lock_guard lock(mu_);
-  if (mounted_.contains(target)) return target;
-  auto image = registry_.code_image(config);
-  if (!image) return std::move(image).error();
-  std::error_code ec;
-  fs::create_directories(target, ec);
-  if (ec) return Error::format("creating the code mount point {}: {}", target, ec.message());
-  ::umount2(target.c_str(), MNT_DETACH);  // a leftover from a crashed agent
-  if (auto m = layers::mount_erofs(*image, target); !m) return std::move(m).error();
-  mounted_.insert(target);
-  return target;
-}
-
-void SandboxPool::append_log(const std::string& function, const std::string& text,
-                             const std::string& request_id) {
-  if (settings_.journal && !text.empty()) {
-    (void)sd_journal_send("MESSAGE=%.*s", static_cast<int>(text.size() - (text.back() == '\n')),
-                          text.data(), "PRIORITY=6", "SYSLOG_IDENTIFIER=thawd",
-                          "THAW_FUNCTION=%s", function.c_str(), "THAW_REQUEST_ID=%s",
-                          request_id.c_str(), nullptr);
+void SandboxPool::invoke(FunctionConfig config, std::vector<uint8_t> payload, InvokeDone done) {
+  FunctionStats& fs = stats_for(config.name, config.version);
+  auto call = std::make_unique<Call>();
+  if (auto refused = admit(config, call->counted_unreserved)) {
+    ++fs.throttles;
+    notify({config.name, config.version, InvokeRecord::Outcome::kThrottled});
+    return done(std::move(*refused));
   }
-  std::string path = settings_.logs_dir + "/" + function + ".log";
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-  if (fd < 0) return;  // logging must never fail an invocation
-  UniqueFd owned(fd);
-  (void)write_all(fd, {reinterpret_cast<const uint8_t*>(text.data()), text.size()}, path);
-}
-
-ApiResult<std::unique_ptr<Sandbox>> SandboxPool::cold_start(const FunctionConfig& config,
-                                                            std::string& log, double& init_ms,
-                                                            std::string& init_error) {
-  auto code = code_mount(config);
-  if (!code) {
-    return ApiError{ApiErrorKind::kService,
-                    fmt::format("mounting the code of {}: {}", config.name, code.error().message)};
+  call->done = std::move(done);
+  call->memory_mb = config.memory_mb;
+  call->timeout_s = config.timeout_s;
+  call->out.request_id = new_request_id();
+  call->out.executed_version = config.version;
+  if (Slot* slot = take_idle(pool_key(config))) {
+    return begin_call(*slot, std::move(call), std::move(payload));
   }
-  ProcessSandboxOptions o;
-  o.init_path = settings_.init_path;
-  o.seccomp_policy_path = settings_.seccomp_policy_path;
-  o.code_dir = *code;
-  o.tmp_size_mb = config.ephemeral_mb;
-  o.work_dir = settings_.work_dir;
-  o.use_cgroup = settings_.use_cgroup;
-  if (auto it = settings_.runtime_images.find(config.runtime); it != settings_.runtime_images.end()) {
-    o.root_image = it->second;
+  if (!make_room()) {
+    release(config.name, call->counted_unreserved);
+    ++fs.throttles;
+    notify({config.name, config.version, InvokeRecord::Outcome::kThrottled});
+    return call->done(ApiError{
+        ApiErrorKind::kTooManyRequests,
+        fmt::format("Rate Exceeded: this agent runs at most {} sandboxes (thawd --max-sandboxes) "
+                    "and all are busy or provisioned; retry later",
+                    settings_.max_sandboxes)});
   }
-  auto sandbox = std::make_unique<ProcessSandbox>(o);
-  InitConfig ic;
-  ic.function_name = config.name;
-  ic.handler = config.handler;
-  ic.runtime = init_runtime_name(config.runtime);
-  ic.memory_mb = config.memory_mb;
-  ic.timeout_ms = config.timeout_s * 1000;
-  ic.region = std::string(kRegion);
-  ic.log_group = "/aws/lambda/" + config.name;
-  ic.log_stream = "thaw/[$LATEST]" + new_request_id();
-  for (const auto& kv : config.environment) ic.environment.push_back(kv);
-  auto start = Clock::now();
-  if (auto s = sandbox->start(ic); !s) {
-    return ApiError{ApiErrorKind::kService,
-                    fmt::format("starting a sandbox for {}: {}", config.name, s.error().message)};
-  }
-  auto deadline = start + std::chrono::milliseconds(settings_.init_timeout_ms);
-  for (;;) {
-    auto frame = sandbox->receive(ms_left(deadline));
-    if (!frame || !*frame) {
-      (void)sandbox->kill();
-      init_ms = ms_since(start);
-      init_error = frame ? error_json("Sandbox.Timedout",
-                                      fmt::format("Init phase did not finish within {} ms",
-                                                  settings_.init_timeout_ms))
-                         : error_json("Runtime.ExitError", frame.error().message);
-      return std::unique_ptr<Sandbox>();
-    }
-    Frame& f = **frame;
-    if (f.type == FrameType::kLogChunk) {
-      if (auto chunk = decode_log_chunk(f.payload)) log += chunk->text;
-      continue;
-    }
-    if (f.type == FrameType::kReady) {
-      init_ms = ms_since(start);
-      return std::unique_ptr<Sandbox>(std::move(sandbox));
-    }
-    (void)sandbox->kill();
-    init_ms = ms_since(start);
-    if (f.type == FrameType::kInitError) {
-      auto report = decode_error_report(f.payload);
-      init_error = report ? report->body : error_json("Sandbox.InitFailed", report.error().message);
-    } else {
-      init_error = error_json("Sandbox.InitFailed",
-                              fmt::format("unexpected frame type {} during Init",
-                                          static_cast<int>(f.type)));
-    }
-    return std::unique_ptr<Sandbox>();
-  }
+  auto job = std::make_unique<ColdJob>();
+  job->generation = generation_of(config.name);
+  job->config = std::move(config);
+  job->call = std::move(call);
+  job->payload = std::move(payload);
+  start_cold(std::move(job));
 }
 
 ApiResult<InvokeOutcome> SandboxPool::invoke(const FunctionConfig& config,
                                              std::vector<uint8_t> payload) {
-  InvokeOutcome out;
-  out.request_id = new_request_id();
-  const std::string stamp = config.code_digest + config.last_modified;
-  std::unique_ptr<Sandbox> sandbox;
-  {
-    std::lock_guard lock(mu_);
-    auto& warm = idle_[config.name];
-    // Sandboxes of an older incarnation of this name are not reused.
-    while (!warm.empty() && !sandbox) {
-      Warm w = std::move(warm.back());
-      warm.pop_back();
-      if (w.stamp == stamp) {
-        sandbox = std::move(w.sandbox);
-      } else {
-        (void)w.sandbox->kill();
+  if (on_loop_thread()) {
+    return ApiError{ApiErrorKind::kService,
+                    "SandboxPool::invoke(config, payload) blocks; on the loop thread use the "
+                    "form that takes a completion"};
+  }
+  auto promise = std::make_shared<std::promise<ApiResult<InvokeOutcome>>>();
+  auto future = promise->get_future();
+  auto shared_payload = std::make_shared<std::vector<uint8_t>>(std::move(payload));
+  loop_.post([this, config, shared_payload, promise] {
+    invoke(config, std::move(*shared_payload),
+           [promise](ApiResult<InvokeOutcome> r) { promise->set_value(std::move(r)); });
+  });
+  // Init, the function's own timeout and a margin: the loop always answers
+  // by then unless it has stopped.
+  auto limit = std::chrono::milliseconds(settings_.init_timeout_ms) +
+               std::chrono::seconds(config.timeout_s) + std::chrono::seconds(30);
+  if (future.wait_for(limit) != std::future_status::ready) {
+    return ApiError{ApiErrorKind::kService,
+                    fmt::format("the agent's loop did not finish the invocation of {} within {} "
+                                "s (agent stopping?)",
+                                config.name, limit.count() / 1000)};
+  }
+  return future.get();
+}
+
+void SandboxPool::start_cold(std::unique_ptr<ColdJob> job) {
+  ++starting_;
+  // std::function needs a copyable callable: the job travels as a shared_ptr.
+  std::shared_ptr<ColdJob> shared(std::move(job));
+  workers_.submit([this, shared] {
+    auto started = std::make_shared<ApiResult<ColdStart>>(
+        cold_start(settings_, registry_, mounts_, shared->config));
+    loop_.post([this, shared, started] { on_cold_started(*shared, std::move(*started)); });
+  });
+}
+
+SandboxPool::Slot& SandboxPool::adopt(std::unique_ptr<Sandbox> sandbox, const FunctionConfig& config,
+                                      uint64_t generation) {
+  auto owned = std::make_unique<Slot>();
+  Slot& slot = *owned;
+  slot.sandbox = std::move(sandbox);
+  slot.key = pool_key(config);
+  slot.function = config.name;
+  slot.version = config.version;
+  slot.generation = generation;
+  slot.watch_op.done = [this, s = &slot](int res, uint32_t flags) {
+    bool more = flags & IORING_CQE_F_MORE;
+    if (s->state == Slot::State::kRetired) {
+      if (!more) {
+        std::erase_if(retired_, [s](const std::unique_ptr<Slot>& r) { return r.get() == s; });
       }
+      return;
     }
-    size_t idle = 0;
-    for (const auto& [name, list] : idle_) idle += list.size();
-    if (!sandbox && busy_ + idle >= settings_.max_sandboxes) {
-      return ApiError{ApiErrorKind::kTooManyRequests,
-                      fmt::format("Rate Exceeded: this agent runs at most {} sandboxes "
-                                  "(thawd --max-sandboxes); retry later",
-                                  settings_.max_sandboxes)};
-    }
-    ++busy_;
-  }
-  struct Release {
-    SandboxPool& pool;
-    ~Release() {
-      std::lock_guard lock(pool.mu_);
-      --pool.busy_;
-    }
-  } release{*this};
+    // The kernel may end a multishot poll (e.g. CQ overflow): re-arm it.
+    if (!more && !stopping_) loop_.watch(s->sandbox->channel_fd(), s->watch_op);
+    if (res >= 0) on_readable(*s);
+  };
+  loop_.watch(slot.sandbox->channel_fd(), slot.watch_op);
+  slots_.push_back(std::move(owned));
+  return slot;
+}
 
-  std::string log = fmt::format("START RequestId: {} Version: $LATEST\n", out.request_id);
-  double init_ms = -1;
-  if (!sandbox) {
-    out.cold = true;
-    std::string init_error;
-    std::string init_log;
-    auto started = cold_start(config, init_log, init_ms, init_error);
-    if (!started) return started.error();
-    out.init_ms = init_ms;
-    // Lambda writes the Init phase's output before START.
-    if (!init_log.empty()) append_log(config.name, init_log, out.request_id);
-    sandbox = std::move(*started);
-    if (!sandbox) {
-      out.function_error = true;
-      boost::system::error_code ec;
-      auto v = boost::json::parse(init_error, ec);
-      out.error_type = !ec && v.is_object() && v.as_object().contains("errorType") &&
-                               v.at("errorType").is_string()
-                           ? std::string(v.at("errorType").as_string())
-                           : "Runtime.Unknown";
-      out.body = init_error;
-      out.log = log + fmt::format("END RequestId: {}\n", out.request_id) +
-                report_line(out.request_id, 0, config.memory_mb, 0, init_ms);
-      append_log(config.name, out.log, out.request_id);
-      return out;
+void SandboxPool::on_cold_started(ColdJob& job, ApiResult<ColdStart> started) {
+  --starting_;
+  const FunctionConfig& config = job.config;
+  if (!job.call) {  // a provisioned sandbox
+    auto& p = provisioning_[job.provisioned_for];
+    if (p.starting > 0) --p.starting;
+    if (!started || !started->sandbox) {
+      p.failure = started ? fmt::format("Init failed: {}", started->init_error)
+                          : started.error().message;
+      p.retry_after = Clock::now() + std::chrono::seconds(5);
+      if (started) log_.append(config.name, started->init_log, "");
+      ++stats_for(config.name, config.version).init_failures;
+      return;
     }
+    p.failure.clear();
+    log_.append(config.name, started->init_log, "");
+    Slot& slot = adopt(std::move(started->sandbox), config, job.generation);
+    slot.provisioned_for = job.provisioned_for;
+    idle_[slot.key].push_back(&slot);
+    maintain_provisioned();  // more than wanted now (config lowered meanwhile)?
+    return;
   }
+  std::unique_ptr<Call> call = std::move(job.call);
+  FunctionStats& fs = stats_for(config.name, config.version);
+  if (!started) {
+    release(config.name, call->counted_unreserved);
+    notify({config.name, config.version, InvokeRecord::Outcome::kServiceError, true});
+    return call->done(started.error());
+  }
+  ColdStart& cs = *started;
+  call->out.cold = true;
+  call->out.init_ms = cs.init_duration_ms;
+  call->out.phases = cs.phases;
+  // Lambda writes the Init phase's output before START.
+  log_.append(config.name, cs.init_log, call->out.request_id);
+  if (!cs.sandbox) {
+    ++fs.init_failures;
+    ++fs.invocations;
+    ++fs.function_errors;
+    InvokeOutcome& out = call->out;
+    out.function_error = true;
+    out.error_type = error_type_of(cs.init_error);
+    out.body = std::move(cs.init_error);
+    out.log = fmt::format("START RequestId: {} Version: {}\n", out.request_id, config.version) +
+              fmt::format("END RequestId: {}\n", out.request_id) +
+              report_line(out.request_id, 0, config.memory_mb, 0, cs.init_duration_ms);
+    log_.append(config.name, out.log, out.request_id);
+    release(config.name, call->counted_unreserved);
+    notify({config.name, config.version, InvokeRecord::Outcome::kFunctionError, true, false, 0,
+            &out.phases});
+    return call->done(std::move(out));
+  }
+  Slot& slot = adopt(std::move(cs.sandbox), config, job.generation);
+  begin_call(slot, std::move(call), std::move(job.payload));
+}
 
+void SandboxPool::begin_call(Slot& slot, std::unique_ptr<Call> call, std::vector<uint8_t> payload) {
+  slot.state = Slot::State::kBusy;
+  slot.call = std::move(call);
+  Call& c = *slot.call;
+  c.out.provisioned = slot.provisioned();
+  c.log = fmt::format("START RequestId: {} Version: {}\n", c.out.request_id, slot.version);
   Frame f;
   f.type = FrameType::kInvoke;
-  f.request_id = out.request_id;
+  f.request_id = c.out.request_id;
   Invocation inv;
-  inv.deadline_ms = epoch_ms() + config.timeout_s * 1000ull;
-  inv.invoked_function_arn = function_arn(kRegion, config.name);
+  inv.deadline_ms = epoch_ms() + c.timeout_s * 1000ull;
+  inv.invoked_function_arn = function_arn(kRegion, slot.function);
+  if (slot.version != "$LATEST") inv.invoked_function_arn += ":" + slot.version;
   inv.payload = std::move(payload);
   f.payload = encode_invocation(inv);
-  auto start = Clock::now();
-  auto deadline = start + std::chrono::seconds(config.timeout_s);
-  // The result frame, then (briefly) the metrics frame that follows it.
-  enum class Phase { kAwaitResult, kAwaitMetrics, kDone };
-  Phase phase = Phase::kAwaitResult;
-  bool keep = false;
-  uint64_t max_memory = 0;
-  if (auto sent = sandbox->send(f); !sent) {
-    out.function_error = true;
-    out.error_type = "Runtime.ExitError";
-    out.body = error_json(out.error_type, sent.error().message);
-    phase = Phase::kDone;
+  c.start = Clock::now();
+  if (auto sent = slot.sandbox->send(f); !sent) {
+    c.out.function_error = true;
+    c.out.error_type = "Runtime.ExitError";
+    c.out.body = error_json(c.out.error_type, sent.error().message);
+    c.keep = false;
+    return finish_call(slot);
   }
-  auto fail = [&out](std::string type, std::string body) {
-    out.function_error = true;
-    out.error_type = std::move(type);
-    out.body = std::move(body);
+  set_deadline(slot, c.start + std::chrono::seconds(c.timeout_s));
+}
+
+void SandboxPool::on_readable(Slot& slot) {
+  while (slot.state != Slot::State::kRetired) {
+    auto frame = slot.sandbox->receive(0);
+    if (!frame) return sandbox_ended(slot, frame.error().message);
+    if (!*frame) return;
+    if (slot.state == Slot::State::kBusy) on_frame(slot, **frame);
+    // An idle sandbox has nothing to say; stray frames are dropped.
+  }
+}
+
+void SandboxPool::on_frame(Slot& slot, Frame& r) {
+  Call& c = *slot.call;
+  if (!r.request_id.empty() && r.request_id != c.out.request_id) return;  // a stale frame
+  auto fail = [&c](std::string type, std::string body) {
+    c.out.function_error = true;
+    c.out.error_type = std::move(type);
+    c.out.body = std::move(body);
   };
-  while (phase != Phase::kDone) {
-    auto frame = sandbox->receive(phase == Phase::kAwaitResult ? ms_left(deadline) : 1000);
-    if (!frame || !*frame) {
-      if (phase == Phase::kAwaitResult && !frame) {
-        fail("Runtime.ExitError", error_json("Runtime.ExitError", frame.error().message));
-      } else if (phase == Phase::kAwaitResult) {
-        std::string what = fmt::format("Task timed out after {:.2f} seconds",
-                                       static_cast<double>(config.timeout_s));
-        fail("Sandbox.Timedout",
-             error_json("Sandbox.Timedout", fmt::format("{} {}", out.request_id, what)));
-        log += fmt::format("{} {} {}\n", lambda_timestamp_now(), out.request_id, what);
-        keep = false;
+  auto await_metrics = [&] {
+    c.awaiting_metrics = true;
+    if (c.out.cold) c.out.phases.first_invoke_ms = ms_since(c.start);
+    set_deadline(slot, Clock::now() + kMetricsGrace);
+  };
+  switch (r.type) {
+    case FrameType::kLogChunk:
+      if (auto chunk = decode_log_chunk(r.payload)) c.log += chunk->text;
+      return;
+    case FrameType::kResponse:
+      if (r.flags & kFlagMore) return;  // streamed chunks: Invoke returns buffered responses
+      if (c.awaiting_metrics) return;
+      c.out.body.assign(r.payload.begin(), r.payload.end());
+      c.keep = true;
+      return await_metrics();
+    case FrameType::kError: {
+      if (c.awaiting_metrics) return;
+      auto report = decode_error_report(r.payload);
+      if (report) {
+        fail(report->error_type, report->body);
+      } else {
+        fail("Runtime.Unknown", error_json("Runtime.Unknown", report.error().message));
       }
-      break;
+      // A runtime that died is not reused; a handler's exception leaves it warm.
+      c.keep = report && report->exit_status == kNoExitStatus;
+      return await_metrics();
     }
-    Frame& r = **frame;
-    if (!r.request_id.empty() && r.request_id != out.request_id) continue;  // a stale frame
-    switch (r.type) {
-      case FrameType::kLogChunk:
-        if (auto chunk = decode_log_chunk(r.payload)) log += chunk->text;
-        break;
-      case FrameType::kResponse:
-        if (r.flags & kFlagMore) break;  // streamed chunks: Invoke returns buffered responses
-        out.body.assign(r.payload.begin(), r.payload.end());
-        keep = true;
-        phase = Phase::kAwaitMetrics;
-        break;
-      case FrameType::kError: {
-        auto report = decode_error_report(r.payload);
-        if (report) {
-          fail(report->error_type, report->body);
-        } else {
-          fail("Runtime.Unknown", error_json("Runtime.Unknown", report.error().message));
-        }
-        // A runtime that died is not reused; a handler's exception leaves it warm.
-        keep = report && report->exit_status == kNoExitStatus;
-        phase = Phase::kAwaitMetrics;
-        break;
-      }
-      case FrameType::kMetrics:
-        if (auto m = decode_metrics(r.payload)) max_memory = m->max_memory_bytes;
-        if (phase == Phase::kAwaitMetrics) phase = Phase::kDone;
-        break;
-      case FrameType::kInitError: {
-        auto report = decode_error_report(r.payload);
-        fail(report ? report->error_type : "Runtime.ExitError",
-             report ? report->body : error_json("Runtime.ExitError", report.error().message));
-        keep = false;
-        phase = Phase::kDone;
-        break;
-      }
-      default:
-        break;  // frames for the host's other phases carry nothing for Invoke
+    case FrameType::kMetrics:
+      if (auto m = decode_metrics(r.payload)) c.max_memory = m->max_memory_bytes;
+      if (c.awaiting_metrics) finish_call(slot);
+      return;
+    case FrameType::kInitError: {
+      auto report = decode_error_report(r.payload);
+      fail(report ? report->error_type : "Runtime.ExitError",
+           report ? report->body : error_json("Runtime.ExitError", report.error().message));
+      c.keep = false;
+      return finish_call(slot);
     }
+    default:
+      return;  // frames for the host's other phases carry nothing for Invoke
   }
-  out.duration_ms = ms_since(start);
-  if (auto stats = sandbox->stats(); stats && stats->peak_memory_bytes > max_memory) {
-    max_memory = stats->peak_memory_bytes;
+}
+
+void SandboxPool::sandbox_ended(Slot& slot, const std::string& why) {
+  if (slot.state == Slot::State::kBusy) {
+    Call& c = *slot.call;
+    if (!c.awaiting_metrics) {
+      c.out.function_error = true;
+      c.out.error_type = "Runtime.ExitError";
+      c.out.body = error_json(c.out.error_type, why);
+    }
+    c.keep = false;
+    return finish_call(slot);
   }
-  // A function deleted or re-created while this ran must not get (or keep)
-  // a warm sandbox of the old code.
-  auto current = registry_.get(config.name);
-  bool still_current = current && current->code_digest + current->last_modified == stamp;
-  if (!keep || !still_current || sandbox->exit_status()) {
-    (void)sandbox->kill();
+  retire(slot);  // an idle sandbox died; a provisioned one is replaced on the next tick
+}
+
+void SandboxPool::finish_call(Slot& slot) {
+  std::unique_ptr<Call> owned = std::move(slot.call);
+  Call& c = *owned;
+  InvokeOutcome& out = c.out;
+  slot.deadline = Clock::time_point::max();
+  out.duration_ms = ms_since(c.start);
+  if (auto stats = slot.sandbox->stats(); stats && stats->peak_memory_bytes > c.max_memory) {
+    c.max_memory = stats->peak_memory_bytes;
+  }
+  c.log += fmt::format("END RequestId: {}\n", out.request_id);
+  // Provisioned sandboxes ran Init ahead of time: no Init Duration (Lambda).
+  c.log += report_line(out.request_id, out.duration_ms, c.memory_mb,
+                       (c.max_memory + (1u << 20) - 1) >> 20, out.cold ? out.init_ms : -1);
+  log_.append(slot.function, c.log, out.request_id);
+  out.log = std::move(c.log);
+
+  FunctionStats& fs = stats_for(slot.function, slot.version);
+  ++fs.invocations;
+  fs.duration.add(out.duration_ms);
+  if (out.cold) {
+    ++fs.cold_starts;
+    fs.mounts.add(out.phases.mounts_ms);
+    fs.create.add(out.phases.create_ms);
+    fs.init.add(out.phases.init_ms);
+    fs.first_invoke.add(out.phases.first_invoke_ms);
   } else {
-    std::lock_guard lock(mu_);
-    idle_[config.name].push_back(Warm{std::move(sandbox), stamp, Clock::now()});
+    ++fs.warm_starts;
   }
-  log += fmt::format("END RequestId: {}\n", out.request_id);
-  log += report_line(out.request_id, out.duration_ms, config.memory_mb,
-                     (max_memory + (1u << 20) - 1) >> 20, out.cold ? init_ms : -1);
-  append_log(config.name, log, out.request_id);
-  out.log = std::move(log);
+  if (out.provisioned) ++fs.provisioned_starts;
+  bool timed_out = out.error_type == "Sandbox.Timedout";
+  if (timed_out) ++fs.timeouts;
+  if (out.function_error) ++fs.function_errors;
+  notify({slot.function, slot.version,
+          timed_out            ? InvokeRecord::Outcome::kTimeout
+          : out.function_error ? InvokeRecord::Outcome::kFunctionError
+                               : InvokeRecord::Outcome::kSuccess,
+          out.cold, out.provisioned, out.duration_ms, out.cold ? &out.phases : nullptr});
+  release(slot.function, c.counted_unreserved);
+
+  // A function deleted or re-created while this ran must not keep a warm
+  // sandbox of the old code.
+  bool keep = c.keep && slot.generation == generation_of(slot.function) &&
+              !slot.sandbox->exit_status();
+  if (keep) {
+    slot.state = Slot::State::kIdle;
+    slot.idle_since = Clock::now();
+    ++slot.served;
+    idle_[slot.key].push_back(&slot);
+  } else {
+    ++slot.served;
+    retire(slot);
+  }
+  c.done(std::move(out));
+}
+
+void SandboxPool::retire(Slot& slot) {
+  if (slot.state == Slot::State::kIdle) {
+    if (auto it = idle_.find(slot.key); it != idle_.end()) {
+      std::erase(it->second, &slot);
+      if (it->second.empty()) idle_.erase(it);
+    }
+  }
+  slot.state = Slot::State::kRetired;
+  slot.deadline = Clock::time_point::max();
+  // Killing waits for the process and its cgroup: a worker does it.
+  std::shared_ptr<Sandbox> dying(std::move(slot.sandbox));
+  workers_.submit([dying] { (void)dying->kill(); });
+  auto it = std::find_if(slots_.begin(), slots_.end(),
+                         [&slot](const std::unique_ptr<Slot>& s) { return s.get() == &slot; });
+  std::unique_ptr<Slot> owned = std::move(*it);
+  slots_.erase(it);
+  if (owned->watch_op.in_flight) {
+    loop_.cancel(owned->watch_op);  // freed when the poll's last completion arrives
+    retired_.push_back(std::move(owned));
+  } else {
+    // No completion will come, but one for it may be in this loop turn's
+    // batch: free it on a later turn.
+    Slot* raw = owned.get();
+    retired_.push_back(std::move(owned));
+    loop_.post([this, raw] {
+      std::erase_if(retired_, [raw](const std::unique_ptr<Slot>& r) { return r.get() == raw; });
+    });
+  }
+}
+
+void SandboxPool::drop_function(const std::string& name) {
+  if (!on_loop_thread()) {
+    loop_.post([this, name] { drop_function(name); });
+    return;
+  }
+  ++generation_[name];
+  log_.forget(name);
+  std::vector<Slot*> doomed;
+  for (auto& s : slots_) {
+    if (s->function == name && s->state == Slot::State::kIdle) doomed.push_back(s.get());
+  }
+  for (Slot* s : doomed) retire(*s);
+}
+
+size_t SandboxPool::reap_idle(std::chrono::milliseconds keep_alive) {
+  auto cutoff = Clock::now() - keep_alive;
+  std::vector<Slot*> doomed;
+  for (auto& s : slots_) {
+    if (s->state == Slot::State::kIdle && !s->provisioned() && s->idle_since <= cutoff) {
+      doomed.push_back(s.get());
+    }
+  }
+  for (Slot* s : doomed) retire(*s);
+  return doomed.size();
+}
+
+void SandboxPool::set_deadline(Slot& slot, Clock::time_point deadline) {
+  slot.deadline = deadline;
+  if (deadline < armed_) arm_timer(deadline);
+}
+
+// One io_uring timeout for every busy sandbox: armed for the earliest
+// deadline, moved earlier with IORING_TIMEOUT_UPDATE. A warm invoke whose
+// deadline is later than the armed one costs no timer syscall at all.
+void SandboxPool::arm_timer(Clock::time_point when) {
+  armed_ = when;
+  auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(when - Clock::now()).count();
+  if (ns < 0) ns = 0;
+  timer_ts_.tv_sec = ns / 1000000000;
+  timer_ts_.tv_nsec = ns % 1000000000;
+  if (timer_op_.in_flight) {
+    io_uring* ring = loop_.ring();
+    io_uring_sqe* sqe = io_uring_get_sqe(ring);
+    while (sqe == nullptr) {
+      io_uring_submit(ring);
+      sqe = io_uring_get_sqe(ring);
+    }
+    // If the timeout already fired, the update fails and on_timer re-arms.
+    io_uring_prep_timeout_update(sqe, &timer_ts_, reinterpret_cast<uint64_t>(&timer_op_), 0);
+    io_uring_sqe_set_data(sqe, nullptr);
+  } else {
+    io_uring_prep_timeout(loop_.prepare(timer_op_), &timer_ts_, 0, 0);
+  }
+}
+
+void SandboxPool::on_timer() {
+  auto now = Clock::now();
+  std::vector<Slot*> due;
+  auto next = Clock::time_point::max();
+  for (auto& s : slots_) {
+    if (s->state != Slot::State::kBusy) continue;
+    if (s->deadline <= now + std::chrono::milliseconds(1)) {
+      due.push_back(s.get());
+    } else {
+      next = std::min(next, s->deadline);
+    }
+  }
+  for (Slot* s : due) {
+    Call& c = *s->call;
+    if (!c.awaiting_metrics) {
+      std::string what = fmt::format("Task timed out after {:.2f} seconds",
+                                     static_cast<double>(c.timeout_s));
+      c.out.function_error = true;
+      c.out.error_type = "Sandbox.Timedout";
+      c.out.body = error_json("Sandbox.Timedout", fmt::format("{} {}", c.out.request_id, what));
+      c.log += fmt::format("{} {} {}\n", lambda_timestamp_now(), c.out.request_id, what);
+      c.keep = false;
+    }
+    finish_call(*s);
+  }
+  if (next != Clock::time_point::max() && next < armed_) arm_timer(next);
+}
+
+size_t SandboxPool::idle_sandboxes() const {
+  size_t n = 0;
+  for (const auto& s : slots_) n += s->state == Slot::State::kIdle;
+  return n;
+}
+
+size_t SandboxPool::busy_sandboxes() const {
+  size_t n = 0;
+  for (const auto& s : slots_) n += s->state == Slot::State::kBusy;
+  return n + starting_;
+}
+
+std::vector<SandboxInfo> SandboxPool::sandboxes() const {
+  std::vector<SandboxInfo> out;
+  auto now = Clock::now();
+  for (const auto& s : slots_) {
+    SandboxInfo i;
+    i.function = s->function;
+    i.version = s->version;
+    i.state = s->state == Slot::State::kBusy ? "busy" : "idle";
+    i.provisioned = s->provisioned();
+    if (auto st = s->sandbox->stats()) {
+      i.pid = st->pid;
+      i.memory_bytes = st->memory_bytes;
+    }
+    i.age_s = std::chrono::duration<double>(now - s->created).count();
+    i.invocations = s->served;
+    out.push_back(std::move(i));
+  }
+  return out;
+}
+
+std::vector<FunctionStats> SandboxPool::function_stats() const {
+  std::vector<FunctionStats> out;
+  for (const auto& [key, s] : stats_) out.push_back(s);
   return out;
 }
 

@@ -2,7 +2,7 @@
 // tab separators, Billed Duration rounded up to the next millisecond (never
 // 0), Init Duration only on cold starts. Invocations themselves are covered
 // end to end by thawd_api_test.
-#include "agent/invoke/sandbox_pool.h"
+#include "agent/invoke/invoke_log.h"
 
 #include <gtest/gtest.h>
 
