@@ -186,6 +186,17 @@ TEST_F(VirtqueueTest, IndirectTableMayExceedTheChosenQueueSize) {
   EXPECT_EQ((*c)->segments.size(), 20u);
 }
 
+TEST_F(VirtqueueTest, IndirectTableNeedsOnlyEightByteAlignment) {
+  // The Linux guest's SLOB kmalloc hands out 8-byte aligned indirect tables.
+  make(8);
+  std::vector<Buf> bufs = {{0x10000, 16, false}, {0x10100, 512, true}, {0x10400, 1, true}};
+  fq_->publish(fq_->add_indirect(bufs, alloc_.alloc(16 * 4, 16) + 8));
+  auto c = vq_->pop(*mem_);
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  ASSERT_TRUE(c->has_value());
+  EXPECT_EQ((*c)->segments.size(), 3u);
+}
+
 TEST_F(VirtqueueTest, NestedIndirectIsRejected) {
   make(8);
   uint64_t inner = alloc_.alloc(16, 16);
