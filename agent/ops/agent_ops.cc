@@ -140,7 +140,8 @@ void AgentOps::stop() {
 DrainState AgentOps::drain_state() const {
   if (drain_source_.empty()) return DrainState::kServing;
   SandboxCounts c = view_.counts();
-  return in_flight_ == 0 && c.busy == 0 && c.idle == 0 && c.provisioned == 0
+  // Provisioned sandboxes stay (drain ends on-demand ones only).
+  return in_flight_ == 0 && c.busy == 0 && c.idle == 0
              ? DrainState::kDrained
              : DrainState::kDraining;
 }
@@ -209,7 +210,7 @@ bool AgentOps::handle(HttpRequest& req, HttpReply& reply) {
     const std::string& function = p.segments[2];
     if (!drain_source_.empty()) {
       ++refused_;
-      metrics_.record_invocation(function, Outcome::kServiceError, 0);
+      metrics_.record_invocation(function, Outcome::kServiceError);
       reply(render_api_error(
           503, "ServiceException",
           fmt::format("the agent is draining ({}): it finishes the invocations in flight and "
@@ -311,12 +312,13 @@ void AgentOps::wrap_invoke(const std::string& function, HttpReply& reply) {
   ++in_flight_;
   reply = [this, function, start = Clock::now(), inner = std::move(reply)](HttpResponse r) {
     --in_flight_;
-    bool function_error = false;
-    for (const auto& [name, value] : r.headers) {
-      function_error = function_error || strcasecmp(name.c_str(), "X-Amz-Function-Error") == 0;
+    metrics_.observe_invoke_latency(function,
+                                    std::chrono::duration<double>(Clock::now() - start).count());
+    // Throttles, successes, function and pool errors reach the metrics
+    // through the pool's observer; what the router refused never got there.
+    if (r.status >= 400 && r.status != 429 && r.status < 500) {
+      metrics_.record_invocation(function, Outcome::kClientError);
     }
-    metrics_.record_invocation(function, classify_invoke(r.status, function_error),
-                               std::chrono::duration<double>(Clock::now() - start).count());
     inner(std::move(r));
   };
 }

@@ -37,9 +37,9 @@ struct SandboxRow {
 };
 
 struct SandboxCounts {
-  uint64_t idle = 0;
-  uint64_t busy = 0;
-  uint64_t provisioned = 0;
+  uint64_t idle = 0;         // idle, on demand (a drain ends these)
+  uint64_t busy = 0;         // running an invocation or starting
+  uint64_t provisioned = 0;  // idle, kept initialised by provisioned concurrency
 };
 
 // What the agent-only API reads and does; every callback runs on the loop.
@@ -68,8 +68,8 @@ class AgentOps {
   AgentOps& operator=(const AgentOps&) = delete;
 
   // Answers /agent/v1/* and, while draining, refuses Invoke with 503 (true:
-  // answered). An Invoke it lets through gets `reply` wrapped so its outcome
-  // and wall time reach the metrics; then it returns false.
+  // answered). An Invoke it lets through gets `reply` wrapped so its wall
+  // time (and a router-level refusal) reach the metrics; then it returns false.
   bool handle(HttpRequest& request, HttpReply& reply);
 
   // Stops new invokes, kills idle sandboxes, lets in-flight ones finish.

@@ -38,13 +38,6 @@ std::string_view outcome_label(Outcome outcome) {
   return "unknown";
 }
 
-Outcome classify_invoke(unsigned status, bool function_error) {
-  if (status == 429) return Outcome::kThrottled;
-  if (status >= 500) return Outcome::kServiceError;
-  if (status >= 400) return Outcome::kClientError;
-  return function_error ? Outcome::kFunctionError : Outcome::kSuccess;
-}
-
 std::string escape_label_value(std::string_view value) {
   std::string out;
   out.reserve(value.size());
@@ -123,11 +116,16 @@ const MetricsRegistry::PerFunction* MetricsRegistry::find(std::string_view funct
   return it == functions_.end() ? nullptr : it->second.get();
 }
 
-void MetricsRegistry::record_invocation(std::string_view function, Outcome outcome,
-                                        double seconds) {
-  PerFunction& f = series(function);
-  f.outcomes[static_cast<size_t>(outcome)].fetch_add(1, std::memory_order_relaxed);
-  f.duration.observe(seconds);
+void MetricsRegistry::record_invocation(std::string_view function, Outcome outcome) {
+  series(function).outcomes[static_cast<size_t>(outcome)].fetch_add(1, std::memory_order_relaxed);
+}
+
+void MetricsRegistry::observe_invoke_latency(std::string_view function, double seconds) {
+  series(function).latency.observe(seconds);
+}
+
+void MetricsRegistry::observe_function_duration(std::string_view function, double seconds) {
+  series(function).duration.observe(seconds);
 }
 
 void MetricsRegistry::record_start(std::string_view function, bool cold) {
@@ -161,6 +159,11 @@ uint64_t MetricsRegistry::invocations(std::string_view function, Outcome outcome
 uint64_t MetricsRegistry::starts(std::string_view function, bool cold) const {
   const PerFunction* f = find(function);
   return f ? (cold ? f->cold : f->warm).load(std::memory_order_relaxed) : 0;
+}
+
+uint64_t MetricsRegistry::latency_count(std::string_view function) const {
+  const PerFunction* f = find(function);
+  return f ? f->latency.count() : 0;
 }
 
 std::string MetricsRegistry::render_prometheus(const SandboxGauges& g) const {
@@ -201,9 +204,14 @@ std::string MetricsRegistry::render_prometheus(const SandboxGauges& g) const {
     out += fmt::format("thaw_warm_starts_total{{{}}} {}\n", fl, load(f.warm));
   });
   header(out, "thaw_invoke_duration_seconds", "histogram",
-         "Invoke wall time as the caller saw it (request parsed to response queued).");
+         "Synchronous Invoke wall time as the caller saw it (request parsed to answer queued).");
   each_function([&](const std::string& fl, const PerFunction& f) {
-    f.duration.render(out, "thaw_invoke_duration_seconds", fl);
+    f.latency.render(out, "thaw_invoke_duration_seconds", fl);
+  });
+  header(out, "thaw_function_duration_seconds", "histogram",
+         "Handler duration (the REPORT line's Duration), sync and async invocations.");
+  each_function([&](const std::string& fl, const PerFunction& f) {
+    f.duration.render(out, "thaw_function_duration_seconds", fl);
   });
   header(out, "thaw_cold_start_phase_seconds", "histogram",
          "Time spent in each phase of a cold start.");

@@ -28,17 +28,14 @@ inline constexpr size_t kMaxFunctionSeries = 1024;
 inline constexpr std::string_view kOtherFunction = "_other";
 
 enum class Outcome : uint8_t {
-  kSuccess,        // 200, no X-Amz-Function-Error
-  kFunctionError,  // 200 with X-Amz-Function-Error (handler error, timeout, crash)
-  kThrottled,      // 429
-  kClientError,    // other 4xx (missing function, bad payload, ...)
-  kServiceError,   // 5xx (agent failure, draining)
+  kSuccess,        // the handler answered
+  kFunctionError,  // handler error, timeout, crash (X-Amz-Function-Error)
+  kThrottled,      // 429: no sandbox slot or reserved concurrency used up
+  kClientError,    // refused by the router: missing function, bad payload, ...
+  kServiceError,   // agent failure, or refused while draining (503)
 };
 inline constexpr size_t kOutcomeCount = 5;
 std::string_view outcome_label(Outcome outcome);
-// The outcome an Invoke answer stands for, from its status and whether it
-// carried X-Amz-Function-Error.
-Outcome classify_invoke(unsigned status, bool function_error);
 
 // A histogram with fixed upper bounds; observe() is wait-free.
 class Histogram {
@@ -75,15 +72,21 @@ class MetricsRegistry {
   MetricsRegistry(const MetricsRegistry&) = delete;
   MetricsRegistry& operator=(const MetricsRegistry&) = delete;
 
-  // One answered Invoke: its outcome and wall time as the caller saw it.
-  void record_invocation(std::string_view function, Outcome outcome, double seconds);
+  // One invocation's outcome. The pool's observer records what reached a
+  // sandbox (or was throttled); the HTTP layer what never got that far.
+  void record_invocation(std::string_view function, Outcome outcome);
+  // A synchronous Invoke's wall time as its caller saw it (HTTP layer).
+  void observe_invoke_latency(std::string_view function, double seconds);
+  // The handler's own duration (REPORT Duration), sync and async alike.
+  void observe_function_duration(std::string_view function, double seconds);
   // How the sandbox that ran an invocation was obtained.
   void record_start(std::string_view function, bool cold);
-  // One phase of a cold start ("init", "restore", "page_faults", ...).
+  // One phase of a cold start ("mounts", "create", "init", "first_invoke").
   void record_cold_start_phase(std::string_view phase, double seconds);
 
   uint64_t invocations(std::string_view function, Outcome outcome) const;
   uint64_t starts(std::string_view function, bool cold) const;
+  uint64_t latency_count(std::string_view function) const;
 
   // The whole exposition (text/plain; version=0.0.4).
   std::string render_prometheus(const SandboxGauges& gauges) const;
@@ -93,7 +96,8 @@ class MetricsRegistry {
     std::array<std::atomic<uint64_t>, kOutcomeCount> outcomes{};
     std::atomic<uint64_t> cold{0};
     std::atomic<uint64_t> warm{0};
-    Histogram duration;
+    Histogram latency;   // thaw_invoke_duration_seconds
+    Histogram duration;  // thaw_function_duration_seconds
   };
   PerFunction& series(std::string_view function);
   const PerFunction* find(std::string_view function) const;
