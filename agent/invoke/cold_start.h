@@ -41,6 +41,7 @@ struct ColdStart {
   std::unique_ptr<Sandbox> sandbox;  // null when the Init phase failed
   ColdStartPhases phases;
   double init_duration_ms = 0;  // REPORT's Init Duration: create + init
+  double restore_ms = -1;       // >= 0: restored from a function snapshot (Restore Duration)
   std::string init_log;         // the Init phase's output (written before START)
   std::string init_error;       // the error body when the Init phase failed
 };

@@ -14,13 +14,19 @@
 namespace thaw::agent {
 
 std::string report_line(const std::string& request_id, double duration_ms, uint32_t memory_mb,
-                        uint64_t max_memory_mb, double init_ms) {
+                        uint64_t max_memory_mb, double init_ms, double restore_ms) {
   auto billed = static_cast<uint64_t>(std::ceil(duration_ms));
   std::string line = fmt::format(
       "REPORT RequestId: {}\tDuration: {:.2f} ms\tBilled Duration: {} ms\tMemory Size: {} MB\t"
       "Max Memory Used: {} MB\t",
       request_id, duration_ms, billed < 1 ? 1 : billed, memory_mb, max_memory_mb);
-  if (init_ms >= 0) line += fmt::format("Init Duration: {:.2f} ms\t", init_ms);
+  if (restore_ms >= 0) {
+    auto billed_restore = static_cast<uint64_t>(std::ceil(restore_ms));
+    line += fmt::format("Restore Duration: {:.2f} ms\tBilled Restore Duration: {} ms\t", restore_ms,
+                        billed_restore);
+  } else if (init_ms >= 0) {
+    line += fmt::format("Init Duration: {:.2f} ms\t", init_ms);
+  }
   return line + "\n";
 }
 

@@ -14,9 +14,11 @@
 namespace thaw::agent {
 
 // "REPORT RequestId: ... Duration: ..." as Lambda writes it (tabs between
-// fields, billed rounded up to 1 ms); init_ms < 0 leaves Init Duration out.
+// fields, billed rounded up to 1 ms); init_ms < 0 leaves Init Duration out;
+// restore_ms >= 0 (SnapStart) writes Restore Duration and Billed Restore
+// Duration instead of Init Duration.
 std::string report_line(const std::string& request_id, double duration_ms, uint32_t memory_mb,
-                        uint64_t max_memory_mb, double init_ms);
+                        uint64_t max_memory_mb, double init_ms, double restore_ms = -1);
 // RFC 4122 version 4, like Lambda's request ids.
 std::string new_request_id();
 // {"errorMessage": ..., "errorType": ...}: the body of a failed invocation.

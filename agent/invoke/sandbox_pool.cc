@@ -156,7 +156,8 @@ SandboxPool::Slot* SandboxPool::take_idle(const std::string& key) {
   return s;
 }
 
-void SandboxPool::invoke(FunctionConfig config, std::vector<uint8_t> payload, InvokeDone done) {
+void SandboxPool::invoke(FunctionConfig config, std::vector<uint8_t> payload, InvokeDone done,
+                         std::string request_id) {
   FunctionStats& fs = stats_for(config.name, config.version);
   auto call = std::make_unique<Call>();
   if (auto refused = admit(config, call->counted_unreserved)) {
@@ -167,7 +168,7 @@ void SandboxPool::invoke(FunctionConfig config, std::vector<uint8_t> payload, In
   call->done = std::move(done);
   call->memory_mb = config.memory_mb;
   call->timeout_s = config.timeout_s;
-  call->out.request_id = new_request_id();
+  call->out.request_id = request_id.empty() ? new_request_id() : std::move(request_id);
   call->out.executed_version = config.version;
   if (Slot* slot = take_idle(pool_key(config))) {
     return begin_call(*slot, std::move(call), std::move(payload));
@@ -191,7 +192,7 @@ void SandboxPool::invoke(FunctionConfig config, std::vector<uint8_t> payload, In
 }
 
 ApiResult<InvokeOutcome> SandboxPool::invoke(const FunctionConfig& config,
-                                             std::vector<uint8_t> payload) {
+                                             std::vector<uint8_t> payload, std::string request_id) {
   if (on_loop_thread()) {
     return ApiError{ApiErrorKind::kService,
                     "SandboxPool::invoke(config, payload) blocks; on the loop thread use the "
@@ -200,9 +201,10 @@ ApiResult<InvokeOutcome> SandboxPool::invoke(const FunctionConfig& config,
   auto promise = std::make_shared<std::promise<ApiResult<InvokeOutcome>>>();
   auto future = promise->get_future();
   auto shared_payload = std::make_shared<std::vector<uint8_t>>(std::move(payload));
-  loop_.post([this, config, shared_payload, promise] {
-    invoke(config, std::move(*shared_payload),
-           [promise](ApiResult<InvokeOutcome> r) { promise->set_value(std::move(r)); });
+  loop_.post([this, config, shared_payload, promise, request_id = std::move(request_id)] {
+    invoke(
+        config, std::move(*shared_payload),
+        [promise](ApiResult<InvokeOutcome> r) { promise->set_value(std::move(r)); }, request_id);
   });
   // Init, the function's own timeout and a margin: the loop always answers
   // by then unless it has stopped.
@@ -286,6 +288,7 @@ void SandboxPool::on_cold_started(ColdJob& job, ApiResult<ColdStart> started) {
   ColdStart& cs = *started;
   call->out.cold = true;
   call->out.init_ms = cs.init_duration_ms;
+  call->out.restore_ms = cs.restore_ms;
   call->out.phases = cs.phases;
   // Lambda writes the Init phase's output before START.
   log_.append(config.name, cs.init_log, call->out.request_id);
@@ -299,7 +302,8 @@ void SandboxPool::on_cold_started(ColdJob& job, ApiResult<ColdStart> started) {
     out.body = std::move(cs.init_error);
     out.log = fmt::format("START RequestId: {} Version: {}\n", out.request_id, config.version) +
               fmt::format("END RequestId: {}\n", out.request_id) +
-              report_line(out.request_id, 0, config.memory_mb, 0, cs.init_duration_ms);
+              report_line(out.request_id, 0, config.memory_mb, 0, cs.init_duration_ms,
+                          cs.restore_ms);
     log_.append(config.name, out.log, out.request_id);
     release(config.name, call->counted_unreserved);
     notify({config.name, config.version, InvokeRecord::Outcome::kFunctionError, true, false, 0,
@@ -423,7 +427,8 @@ void SandboxPool::finish_call(Slot& slot) {
   c.log += fmt::format("END RequestId: {}\n", out.request_id);
   // Provisioned sandboxes ran Init ahead of time: no Init Duration (Lambda).
   c.log += report_line(out.request_id, out.duration_ms, c.memory_mb,
-                       (c.max_memory + (1u << 20) - 1) >> 20, out.cold ? out.init_ms : -1);
+                       (c.max_memory + (1u << 20) - 1) >> 20, out.cold ? out.init_ms : -1,
+                       out.cold ? out.restore_ms : -1);
   log_.append(slot.function, c.log, out.request_id);
   out.log = std::move(c.log);
 

@@ -44,6 +44,7 @@ struct InvokeOutcome {
   bool cold = false;
   bool provisioned = false;      // served by a provisioned-concurrency sandbox
   double init_ms = 0;            // REPORT's Init Duration (cold starts)
+  double restore_ms = -1;        // >= 0: restored from a snapshot (REPORT's Restore Duration)
   double duration_ms = 0;
   ColdStartPhases phases;        // cold starts only
   std::string log;  // this invocation's START..REPORT lines (X-Amz-Log-Type: Tail)
@@ -81,10 +82,13 @@ class SandboxPool {
 
   // Loop thread. `done` runs later on the loop thread (or at once for a
   // throttle). `config.version` names the version that runs.
-  void invoke(FunctionConfig config, std::vector<uint8_t> payload, InvokeDone done);
+  // An empty `request_id` gets a fresh one.
+  void invoke(FunctionConfig config, std::vector<uint8_t> payload, InvokeDone done,
+              std::string request_id = {});
   // Any thread but the loop's (the async dispatcher): runs invoke() on the
   // loop and waits for its outcome.
-  ApiResult<InvokeOutcome> invoke(const FunctionConfig& config, std::vector<uint8_t> payload);
+  ApiResult<InvokeOutcome> invoke(const FunctionConfig& config, std::vector<uint8_t> payload,
+                                  std::string request_id = {});
 
   // Any thread: kills the idle sandboxes of a deleted (or replaced)
   // function; its busy ones are killed when they finish.

@@ -1,7 +1,8 @@
-// Tests of agent/invoke/sandbox_pool's REPORT line: Lambda's field order,
+// Tests of agent/invoke/invoke_log's REPORT line: Lambda's field order,
 // tab separators, Billed Duration rounded up to the next millisecond (never
-// 0), Init Duration only on cold starts. Invocations themselves are covered
-// end to end by thawd_api_test.
+// 0), Init Duration only on cold starts, Restore Duration on restores.
+// Invocations themselves are covered end to end by thawd_api_test and
+// sandbox_concurrency_test.
 #include "agent/invoke/invoke_log.h"
 
 #include <gtest/gtest.h>
@@ -16,6 +17,12 @@ TEST(ReportLine, MatchesLambdasFormat) {
   EXPECT_EQ(report_line("id-2", 3.0, 256, 1, 150.456),
             "REPORT RequestId: id-2\tDuration: 3.00 ms\tBilled Duration: 3 ms\tMemory Size: 256 MB\t"
             "Max Memory Used: 1 MB\tInit Duration: 150.46 ms\t\n");
+}
+
+TEST(ReportLine, RestoredSandboxesReportRestoreDurationInsteadOfInit) {
+  EXPECT_EQ(report_line("id-3", 2.5, 512, 30, 100.0, 41.204),
+            "REPORT RequestId: id-3\tDuration: 2.50 ms\tBilled Duration: 3 ms\tMemory Size: 512 MB\t"
+            "Max Memory Used: 30 MB\tRestore Duration: 41.20 ms\tBilled Restore Duration: 42 ms\t\n");
 }
 
 TEST(ReportLine, BilledDurationIsAtLeastOneMillisecond) {
