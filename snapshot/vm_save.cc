@@ -132,8 +132,11 @@ Result<MachineInfo> describe_machine(sandbox::Vmm& vmm, SnapshotKind kind) {
 }  // namespace
 
 std::string device_key(const sandbox::Vmm::AttachedDevice& device) {
+  // The device's kind only: a disk's name also carries its image's file
+  // name ("virtio-blk:rootfs.img"), and a restore may rebind it to another.
+  std::string_view name = device.device->name();
   return fmt::format("{}@{:#x}:{}", device.mmio ? "mmio" : "pio", device.base,
-                     device.device->name());
+                     name.substr(0, name.find(':')));
 }
 
 Result<SaveStats> save_snapshot(sandbox::Vmm& vmm, const std::string& dir, SnapshotKind kind,

@@ -28,6 +28,8 @@ static const struct scenario table[] = {
     {"vsock-hostile", scenario_vsock_hostile},
     {"vsock-multi", scenario_vsock_multi},
     {"vsock-abort", scenario_vsock_abort},
+    {"restore-notice", scenario_restore_notice},
+    {"blk-resize", scenario_blk_resize},
 };
 
 const struct scenario *scenario_find(const char *name, size_t len) {
@@ -40,7 +42,7 @@ const char *scenario_names(void) {
   return "hello counter timer serial-irq memory-map smp triple-fault bad-insn user-fault blk "
          "blk-ro blk-irq "
          "blk-bad-addr multi-disk blk-hostile blk-stress mmio-hostile vsock vsock-listen vsock-connect "
-         "vsock-bulk vsock-hostile vsock-multi vsock-abort";
+         "vsock-bulk vsock-hostile vsock-multi vsock-abort restore-notice blk-resize";
 }
 
 void scenario_hello(void) { uprintf("hello: Hello from the thaw test guest\n"); }

@@ -37,3 +37,5 @@ void scenario_vsock_bulk(void);
 void scenario_vsock_hostile(void);
 void scenario_vsock_multi(void);
 void scenario_vsock_abort(void);
+void scenario_restore_notice(void);
+void scenario_blk_resize(void);

@@ -66,6 +66,8 @@ struct blk_info {
   uint64_t interrupts; /* used-buffer interrupts taken by this disk */
   uint32_t slot;       /* virtio-mmio slot: 0xd0000000 + slot * 0x1000 */
   uint32_t gsi;
+  uint64_t config_changes;    /* config-change interrupts taken (capacity re-read) */
+  uint32_t config_generation; /* ConfigGeneration register now */
 };
 
 /* Malformed requests a hostile guest might post (DESIGN.md "The guest is

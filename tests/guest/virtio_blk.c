@@ -28,7 +28,14 @@ struct disk {
 static struct disk disks[kMaxDisks];
 static unsigned disk_count;
 
-static void blk_irq(void *ctx) { virtio_ack_interrupt(&((struct disk *)ctx)->dev); }
+/* A config-change interrupt (a disk rebound at restore with another size)
+ * makes the driver re-read the capacity, as Linux's virtblk_config_changed
+ * does (virtio 1.2 §5.2.4: the capacity may change). */
+static void blk_irq(void *ctx) {
+  struct disk *d = ctx;
+  uint32_t isr = virtio_ack_interrupt(&d->dev);
+  if (isr & 2 && !d->dev.needs_reset) d->capacity = virtio_config_read64(&d->dev, 0);
+}
 
 void blk_probe(uint64_t base, unsigned slot, unsigned gsi) {
   if (disk_count == kMaxDisks) vm_fail("virtio-blk: more than %d disks", kMaxDisks);
@@ -56,6 +63,8 @@ int64_t blk_info(unsigned disk, struct blk_info *out) {
   out->interrupts = d->dev.interrupts;
   out->slot = d->dev.slot;
   out->gsi = d->dev.gsi;
+  out->config_changes = d->dev.config_changes;
+  out->config_generation = virtio_config_generation(&d->dev);
   return 0;
 }
 

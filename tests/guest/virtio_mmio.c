@@ -112,10 +112,17 @@ uint64_t virtio_config_read64(struct virtio_dev *dev, uint32_t offset) {
   vm_fail("virtio slot %u: config generation never settled", dev->slot);
 }
 
+uint32_t virtio_config_generation(struct virtio_dev *dev) { return rd(dev, kConfigGeneration); }
+
 uint32_t virtio_ack_interrupt(struct virtio_dev *dev) {
   uint32_t isr = rd(dev, kInterruptStatus);
   if (isr) wr(dev, kInterruptAck, isr);
-  if (isr & 2 && rd(dev, kStatus) & kNeedsReset) dev->needs_reset = true;
+  if (isr & 2) {
+    if (rd(dev, kStatus) & kNeedsReset)
+      dev->needs_reset = true;
+    else
+      dev->config_changes++;
+  }
   dev->interrupts++;
   return isr;
 }

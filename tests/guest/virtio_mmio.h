@@ -38,6 +38,7 @@ struct virtio_dev {
   uint32_t device_id;
   uint64_t features;   /* negotiated */
   uint64_t interrupts; /* used-buffer/config interrupts taken */
+  uint64_t config_changes; /* config-change interrupts (ISR bit 1) without NEEDS_RESET */
   bool needs_reset;    /* device set DEVICE_NEEDS_RESET */
 };
 
@@ -70,7 +71,10 @@ void virtio_begin_init(struct virtio_dev *dev, uint64_t wanted);
 /* DRIVER_OK after the queues are set up. */
 void virtio_finish_init(struct virtio_dev *dev);
 uint64_t virtio_config_read64(struct virtio_dev *dev, uint32_t offset);
-/* Reads and acknowledges InterruptStatus; call from the device's IRQ handler. */
+uint32_t virtio_config_generation(struct virtio_dev *dev);
+/* Reads and acknowledges InterruptStatus; call from the device's IRQ handler.
+ * ISR bit 1 (virtio 1.2 §4.2.2.1) is a configuration change, or with
+ * DEVICE_NEEDS_RESET in Status a broken device (§2.1.2). */
 uint32_t virtio_ack_interrupt(struct virtio_dev *dev);
 
 void virtq_setup(struct virtq *q, struct virtio_dev *dev, uint16_t index);

@@ -252,9 +252,17 @@ static void handle_event(uint32_t id) {
   }
 }
 
-/* Drains the RX and event queues; returns after one pass. */
+/* Drains the event then the RX queue; returns after one pass. Events
+ * first: a transport reset posted at restore predates every packet now in
+ * RX, and handled after them it would kill the host's new connection (its
+ * REQUEST and first data arrive in the same pass). */
 static void poll_device(void) {
   uint32_t id, len;
+  while (virtq_get_used(&vs.event, &id, &len)) {
+    handle_event(vs.events[id]);
+    post_event(id);
+    virtq_kick(&vs.event);
+  }
   bool reposted = false;
   while (virtq_get_used(&vs.rx, &id, &len)) {
     if (id >= kRxBuffers) vm_fail("vsock: rx used id %u names no buffer", id);
@@ -270,11 +278,6 @@ static void poll_device(void) {
     reposted = true;
   }
   if (reposted) virtq_kick(&vs.rx);
-  while (virtq_get_used(&vs.event, &id, &len)) {
-    handle_event(vs.events[id]);
-    post_event(id);
-    virtq_kick(&vs.event);
-  }
 }
 
 int64_t vsock_cid(void) { return vs.present ? (int64_t)vs.cid : -E_NODEV; }

@@ -375,8 +375,10 @@ Result<void> VirtioBlk::restore_state(std::span<const uint8_t> state) {
                          s.read_only ? "read-only" : "read-write",
                          config_.read_only ? "read-only" : "read-write");
   }
-  // The image on disk is authoritative; the guest learns a changed size
-  // from the config interrupt raised by refresh_capacity().
+  // The guest still believes the saved size; the image on disk is
+  // authoritative, and refresh_capacity() (after restore) compares the two
+  // and raises the config interrupt when they differ.
+  capacity_ = s.capacity;
   return Ok();
 }
 
