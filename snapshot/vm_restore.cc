@@ -1,6 +1,7 @@
-// restore_machine(): check, map, create, wire, set state, notify
-// (vm_snapshot.h). Every check that can refuse the snapshot runs before
-// a KVM VM exists, so a bad snapshot starts nothing.
+// restore_machine() and restore_into_standby(): check, map, create (or take
+// the standby's VM), wire, set state, notify, pre-fault (vm_snapshot.h).
+// Every check that can refuse the snapshot runs before a KVM VM exists or
+// the standby is touched, so a bad snapshot starts nothing.
 #include <time.h>
 #include <unistd.h>
 
@@ -15,6 +16,7 @@
 #include "sandbox/vmm/machine.h"
 #include "snapshot/machine_state.h"
 #include "snapshot/memory_file.h"
+#include "snapshot/pre_fault.h"
 #include "snapshot/state_file.h"
 #include "snapshot/vm_snapshot.h"
 
@@ -123,6 +125,134 @@ Result<void> rebind_devices(Vmm& vmm) {
   return Ok();
 }
 
+
+// What load_snapshot read and mapped: everything a VM needs, before one exists.
+struct LoadedSnapshot {
+  SnapshotState state;
+  sandbox::GuestMemory memory;
+  std::optional<WorkingSet> working_set;
+};
+
+// Reads the working-set file beside the snapshot, when prefetch is on and
+// the file exists.
+Result<std::optional<WorkingSet>> read_working_set_for(const std::string& dir,
+                                                       const MachineInfo& machine,
+                                                       const RestoreOptions& options) {
+  std::string path = dir + "/" + kWorkingSetFileName;
+  if (!options.prefetch_working_set || ::access(path.c_str(), F_OK) != 0) {
+    return std::optional<WorkingSet>();
+  }
+  auto set = read_working_set(path);
+  if (!set) {
+    return std::move(set).error().context(
+        "delete the working-set file to record it again, or restore without prefetch");
+  }
+  if (set->memory_size != machine.memory_size) {
+    return Error::format("{} was recorded for {} bytes of guest memory, the snapshot has {}; "
+                         "delete it to record it again",
+                         path, set->memory_size, machine.memory_size);
+  }
+  return std::optional<WorkingSet>(std::move(*set));
+}
+
+// Every check that can refuse the snapshot, then the memory file mapped and
+// the working set prefetched into the host page tables. No VM is touched.
+Result<LoadedSnapshot> load_snapshot(SnapshotState state, VmmConfig& config,
+                                     const std::string& dir, const RestoreOptions& options,
+                                     const std::vector<kvm_cpuid_entry2>& supported,
+                                     RestoreReport& out) {
+  uint64_t t0 = now_ns();
+  out.kind = state.machine.kind;
+  // A restore loads no kernel; validate_config still wants a name for it.
+  config.kernel_path = dir;
+  config.initrd_path.clear();
+  if (auto r = sandbox::validate_config(config); !r) return std::move(r).error();
+  if (auto r = check_machine(state.machine, config, supported); !r) {
+    return std::move(r).error().context(dir);
+  }
+  auto working_set = read_working_set_for(dir, state.machine, options);
+  if (!working_set) return std::move(working_set).error();
+  if (state.vcpus.size() != state.machine.vcpu_count) {
+    return Error::format("{}: state file holds {} vCPU states for {} vCPUs (corrupt snapshot)",
+                         dir, state.vcpus.size(), state.machine.vcpu_count);
+  }
+  uint64_t t1 = now_ns();
+  out.timings.read_state_ns += t1 - t0;
+
+  auto memory = map_memory_file(dir + "/" + kMemoryFileName, state.machine.memory_size,
+                                state.machine.snapshot_id);
+  if (!memory) return std::move(memory).error();
+  if (auto r = check_layout(state.machine, *memory); !r) return std::move(r).error().context(dir);
+  uint64_t t2 = now_ns();
+  out.timings.map_memory_ns = t2 - t1;
+  if (*working_set) {
+    // Before KVM sees the memory: the guest's first accesses then find
+    // their pages mapped instead of faulting them in one by one.
+    auto stats = prefetch_working_set(*memory, **working_set);
+    if (!stats) return std::move(stats).error().context(dir + "/" + kWorkingSetFileName);
+    out.prefetched = *stats;
+    out.timings.prefetch_ns = now_ns() - t2;
+  }
+  return LoadedSnapshot{std::move(state), std::move(*memory), std::move(*working_set)};
+}
+
+// KVM_PRE_FAULT_MEMORY over the working set, where the VM has it.
+Result<void> pre_fault(Vmm& vmm, const LoadedSnapshot& loaded, const RestoreOptions& options,
+                       RestoreReport& out) {
+  if (!loaded.working_set || !options.pre_fault) return Ok();
+  PreFaultSupport support = pre_fault_support(vmm.vm().fd());
+  if (!support.available) {
+    out.pre_fault_skipped = std::move(support.reason);
+    return Ok();
+  }
+  uint64_t t = now_ns();
+  auto ranges = working_set_guest_ranges(vmm.memory().regions(), *loaded.working_set);
+  if (!ranges) return std::move(ranges).error();
+  auto stats = pre_fault_ranges(vmm.vcpu(0).fd(), *ranges);
+  if (!stats) return std::move(stats).error();
+  out.pre_faulted_pages = stats->pages;
+  out.timings.pre_fault_ns = now_ns() - t;
+  return Ok();
+}
+
+// Devices wired, VM, vCPU and device state set in KVM's order, devices told
+// of the new host side, working set pre-faulted: the VM can start.
+Result<void> apply_snapshot(Vmm& vmm, const LoadedSnapshot& loaded, const VmmConfig& config,
+                            const std::vector<kvm_cpuid_entry2>& supported, const std::string& dir,
+                            const RestoreOptions& options, RestoreReport& out) {
+  uint64_t t3 = now_ns();
+  auto virtio_count = sandbox::attach_machine_devices(vmm, config);
+  if (!virtio_count) return std::move(virtio_count).error();
+  uint64_t t4 = now_ns();
+  out.timings.devices_ns = t4 - t3;
+
+  const SnapshotState& state = loaded.state;
+  // A saved state KVM will not take is a snapshot problem, not the host's.
+  // VM and vCPUs before devices: a device that raises an interrupt as it
+  // re-activates must find the IOAPIC and LAPIC already routing it.
+  if (auto r = restore_vm(vmm.vm(), state.vm); !r) return std::move(r).error();
+  std::vector<bool> seen(state.machine.vcpu_count, false);
+  for (const VcpuState& vcpu : state.vcpus) {
+    if (vcpu.index >= state.machine.vcpu_count || seen[vcpu.index]) {
+      return Error::format("{}: vCPU state for index {} of a {}-vCPU machine is out of range or "
+                           "repeated (corrupt snapshot)",
+                           dir, vcpu.index, state.machine.vcpu_count);
+    }
+    seen[vcpu.index] = true;
+    // Each vCPU gets its own table (APIC ids differ), from the same model
+    // that check_machine compared against the snapshot.
+    auto cpuid = sandbox::apply_cpu_model(supported, config.cpu_model, vcpu.index, config.vcpus);
+    if (!cpuid) return std::move(cpuid).error();
+    if (auto r = restore_vcpu(vmm.vcpu(vcpu.index), vcpu, *cpuid); !r) {
+      return std::move(r).error().context(fmt::format("vCPU {}", vcpu.index));
+    }
+  }
+  if (auto r = restore_devices(vmm, state.devices); !r) return std::move(r).error();
+  if (auto r = rebind_devices(vmm); !r) return std::move(r).error();
+  out.timings.set_state_ns = now_ns() - t4;
+  return pre_fault(vmm, loaded, options, out);
+}
+
 }  // namespace
 
 Result<WorkingSet> save_working_set(const Vmm& vmm, const std::string& dir) {
@@ -143,11 +273,9 @@ Result<RestoredMachine> restore_machine(const VmmConfig& config, const std::stri
 Result<RestoredMachine> restore_machine(const VmmConfig& config_in, const std::string& dir,
                                         const RestoreOptions& options, int& failure_code) {
   failure_code = sandbox::kExitUsage;
-  RestoredMachine out;
   uint64_t t0 = now_ns();
   auto state = read_state_file(dir + "/" + kStateFileName);
   if (!state) return std::move(state).error();
-  out.kind = state->machine.kind;
   VmmConfig config = config_in;
   if (options.machine_from_snapshot) {
     const MachineInfo& m = state->machine;
@@ -161,10 +289,6 @@ Result<RestoredMachine> restore_machine(const VmmConfig& config_in, const std::s
     config.vcpus = m.vcpu_count;
     config.cpu_model = *model;
   }
-  // A restore loads no kernel; validate_config still wants a name for it.
-  config.kernel_path = dir;
-  config.initrd_path.clear();
-  if (auto r = sandbox::validate_config(config); !r) return std::move(r).error();
   std::vector<kvm_cpuid_entry2> supported;
   {
     auto kvm = sandbox::KvmSystem::open();
@@ -172,90 +296,67 @@ Result<RestoredMachine> restore_machine(const VmmConfig& config_in, const std::s
       failure_code = sandbox::kExitHostError;
       return std::move(kvm).error();
     }
-    // Kept for the vCPUs' tables below: the ioctl costs ~0.2 ms here.
+    // Kept for the vCPUs' tables: the ioctl costs ~0.2 ms here.
     auto queried = kvm->supported_cpuid();
     if (!queried) return std::move(queried).error();
     supported = std::move(*queried);
-    if (auto r = check_machine(state->machine, config, supported); !r) {
-      return std::move(r).error().context(dir);
-    }
   }
-  std::optional<WorkingSet> working_set;
-  std::string working_set_path = dir + "/" + kWorkingSetFileName;
-  if (options.prefetch_working_set && ::access(working_set_path.c_str(), F_OK) == 0) {
-    auto set = read_working_set(working_set_path);
-    if (!set) {
-      return std::move(set).error().context(
-          "delete the working-set file to record it again, or restore without prefetch");
-    }
-    if (set->memory_size != state->machine.memory_size) {
-      return Error::format("{} was recorded for {} bytes of guest memory, the snapshot has {}; "
-                           "delete it to record it again",
-                           working_set_path, set->memory_size, state->machine.memory_size);
-    }
-    working_set = std::move(*set);
-  }
-  if (state->vcpus.size() != state->machine.vcpu_count) {
-    return Error::format("{}: state file holds {} vCPU states for {} vCPUs (corrupt snapshot)",
-                         dir, state->vcpus.size(), state->machine.vcpu_count);
-  }
+  RestoredMachine out;
+  out.timings.read_state_ns = now_ns() - t0;  // load_snapshot adds its checks
+  auto loaded = load_snapshot(std::move(*state), config, dir, options, supported, out);
+  if (!loaded) return std::move(loaded).error();
   uint64_t t1 = now_ns();
-  out.timings.read_state_ns = t1 - t0;
-
-  auto memory = map_memory_file(dir + "/" + kMemoryFileName, state->machine.memory_size,
-                                state->machine.snapshot_id);
-  if (!memory) return std::move(memory).error();
-  if (auto r = check_layout(state->machine, *memory); !r) return std::move(r).error().context(dir);
-  uint64_t t2 = now_ns();
-  out.timings.map_memory_ns = t2 - t1;
-  if (working_set) {
-    // Before KVM sees the memory: the guest's first accesses then find
-    // their pages mapped instead of faulting them in one by one.
-    auto stats = prefetch_working_set(*memory, *working_set);
-    if (!stats) return std::move(stats).error().context(working_set_path);
-    out.prefetched = *stats;
-    uint64_t t = now_ns();
-    out.timings.prefetch_ns = t - t2;
-    t2 = t;
-  }
 
   failure_code = sandbox::kExitHostError;
-  auto vmm = Vmm::create(config, std::move(*memory));
+  auto vmm = Vmm::create(config, std::move(loaded->memory));
   if (!vmm) return std::move(vmm).error();
   // Device backing files and sockets are the user's paths again.
   failure_code = sandbox::kExitUsage;
-  uint64_t t3 = now_ns();
-  out.timings.create_vm_ns = t3 - t2;
-
-  auto virtio_count = sandbox::attach_machine_devices(**vmm, config);
-  if (!virtio_count) return std::move(virtio_count).error();
-  uint64_t t4 = now_ns();
-  out.timings.devices_ns = t4 - t3;
-
-  // A saved state KVM will not take is a snapshot problem, not the host's.
-  // VM and vCPUs before devices: a device that raises an interrupt as it
-  // re-activates must find the IOAPIC and LAPIC already routing it.
-  if (auto r = restore_vm((*vmm)->vm(), state->vm); !r) return std::move(r).error();
-  std::vector<bool> seen(state->machine.vcpu_count, false);
-  for (const VcpuState& vcpu : state->vcpus) {
-    if (vcpu.index >= state->machine.vcpu_count || seen[vcpu.index]) {
-      return Error::format("{}: vCPU state for index {} of a {}-vCPU machine is out of range or "
-                           "repeated (corrupt snapshot)",
-                           dir, vcpu.index, state->machine.vcpu_count);
-    }
-    seen[vcpu.index] = true;
-    // Each vCPU gets its own table (APIC ids differ), from the same model
-    // that check_machine compared against the snapshot.
-    auto cpuid = sandbox::apply_cpu_model(supported, config.cpu_model, vcpu.index, config.vcpus);
-    if (!cpuid) return std::move(cpuid).error();
-    if (auto r = restore_vcpu((*vmm)->vcpu(vcpu.index), vcpu, *cpuid); !r) {
-      return std::move(r).error().context(fmt::format("vCPU {}", vcpu.index));
-    }
+  out.timings.create_vm_ns = now_ns() - t1;
+  if (auto r = apply_snapshot(**vmm, *loaded, config, supported, dir, options, out); !r) {
+    return std::move(r).error();
   }
-  if (auto r = restore_devices(**vmm, state->devices); !r) return std::move(r).error();
-  if (auto r = rebind_devices(**vmm); !r) return std::move(r).error();
-  out.timings.set_state_ns = now_ns() - t4;
   out.vmm = std::move(*vmm);
+  return out;
+}
+
+Result<RestoreReport> restore_into_standby(Vmm& standby, const VmmConfig& bindings,
+                                           const std::string& dir, const RestoreOptions& options,
+                                           bool& standby_spent) {
+  standby_spent = false;
+  if (!standby.standby()) {
+    return Error::format("this thaw-vmm has restored a snapshot already; start another "
+                         "--standby process for the next one");
+  }
+  uint64_t t0 = now_ns();
+  auto state = read_state_file(dir + "/" + kStateFileName);
+  if (!state) return std::move(state).error();
+  // The machine is the standby's: only the host bindings come from the request.
+  VmmConfig config = standby.config();
+  config.disks = bindings.disks;
+  config.vsock_uds = bindings.vsock_uds;
+  config.vsock_cid = bindings.vsock_cid;
+  config.serial_path = bindings.serial_path;
+  RestoreReport out;
+  out.timings.read_state_ns = now_ns() - t0;
+  auto loaded =
+      load_snapshot(std::move(*state), config, dir, options, standby.supported_cpuid(), out);
+  if (!loaded) {
+    return std::move(loaded).error().context(
+        fmt::format("this standby thaw-vmm was started with --mem {} --vcpus {} --cpu-model {}; "
+                    "send the snapshot to a standby started with the snapshot's",
+                    config.mem_mib, config.vcpus, sandbox::cpu_model_name(config.cpu_model)));
+  }
+  // From here on the standby holds this snapshot's memory: a failure spends it.
+  standby_spent = true;
+  if (auto r = standby.complete_standby(std::move(loaded->memory), config); !r) {
+    return std::move(r).error();
+  }
+  if (auto r = apply_snapshot(standby, *loaded, config, standby.supported_cpuid(), dir, options,
+                              out);
+      !r) {
+    return std::move(r).error();
+  }
   return out;
 }
 

@@ -54,6 +54,7 @@ struct RestoreTimings {
   uint64_t devices_ns = 0;      // device creation and wiring
   uint64_t prefetch_ns = 0;     // working-set readahead + page-table population
   uint64_t set_state_ns = 0;    // VM, vCPU and device state
+  uint64_t pre_fault_ns = 0;    // KVM_PRE_FAULT_MEMORY of the working set
 };
 
 struct RestoreOptions {
@@ -64,13 +65,22 @@ struct RestoreOptions {
   // of checking the config's against it (thaw-vmm --restore without --mem,
   // --vcpus or --cpu-model).
   bool machine_from_snapshot = false;
+  // With a prefetched working set, also map it into KVM's stage-2 page
+  // tables (KVM_PRE_FAULT_MEMORY, pre_fault.h) where the VM supports it;
+  // elsewhere the restore goes on and says why in pre_fault_skipped.
+  bool pre_fault = true;
 };
 
-struct RestoredMachine {
-  std::unique_ptr<sandbox::Vmm> vmm;  // not started: call start()
+struct RestoreReport {
   SnapshotKind kind = SnapshotKind::kTest;
   RestoreTimings timings;
-  PrefetchStats prefetched;  // zero when nothing was prefetched
+  PrefetchStats prefetched;     // zero when nothing was prefetched
+  uint64_t pre_faulted_pages = 0;
+  std::string pre_fault_skipped;  // why KVM_PRE_FAULT_MEMORY was not used, if asked for
+};
+
+struct RestoredMachine : RestoreReport {
+  std::unique_ptr<sandbox::Vmm> vmm;  // not started: call start()
 };
 
 // Restores the snapshot in `dir` into a new Vmm. `config` supplies the
@@ -90,13 +100,27 @@ Result<RestoredMachine> restore_machine(const sandbox::VmmConfig& config, const 
 Result<RestoredMachine> restore_machine(const sandbox::VmmConfig& config, const std::string& dir,
                                         const RestoreOptions& options, int& failure_code);
 
+// Restores the snapshot in `dir` into `standby` (Vmm::create_standby, as
+// made by thaw-vmm --standby), which keeps its VM, vCPUs and IO ring; its
+// RAM size, vCPU count and CPU model must be the snapshot's. `bindings`
+// supplies the host side (disks, vsock socket and CID, serial). A refusal
+// (bad or mismatched snapshot) leaves the standby untouched and
+// `standby_spent` false: it can take another restore. A failure after the
+// memory was installed sets `standby_spent`: end that process. The VM is
+// not started; create_vm_ns stays 0.
+Result<RestoreReport> restore_into_standby(sandbox::Vmm& standby, const sandbox::VmmConfig& bindings,
+                                           const std::string& dir, const RestoreOptions& options,
+                                           bool& standby_spent);
+
 // Records the pages `vmm`'s guest touched since it was restored (call it at
 // the sandbox's first response, on a restore made without prefetch) and
 // writes them to DIR/working-set for later restores. Returns the set.
 Result<WorkingSet> save_working_set(const sandbox::Vmm& vmm, const std::string& dir);
 
-// The key a device's blob is stored under: bus, window base and name, e.g.
-// "pio@0x3f8:serial" or "mmio@0xd0000000:vsock".
+// The key a device's blob is stored under: bus, window base and the kind of
+// device (its name up to any ':'), e.g. "pio@0x3f8:serial" or
+// "mmio@0xd0000000:virtio-blk", so a disk rebound to another image at
+// restore still finds its state.
 std::string device_key(const sandbox::Vmm::AttachedDevice& device);
 
 }  // namespace thaw::snapshot

@@ -18,6 +18,7 @@
 #include "sandbox/vmm/machine.h"
 #include "sandbox/vmm/vmm_control.h"
 #include "snapshot/snapshot_control.h"
+#include "snapshot/standby_control.h"
 #include "snapshot/vm_snapshot.h"
 
 namespace {
@@ -51,6 +52,7 @@ int main(int argc, char** argv) {
   std::string cpu_model;
   std::string restore_dir;
   bool no_prefetch = false;
+  bool standby = false;
   auto* kernel = app.add_option("--kernel", config.kernel_path,
                                 "Kernel: bzImage, vmlinux or a 64-bit ELF guest")
                      ->check(CLI::ExistingFile);
@@ -69,6 +71,14 @@ int main(int argc, char** argv) {
       ->excludes(cmdline);
   app.add_flag("--no-prefetch", no_prefetch,
                "With --restore: do not prefetch the snapshot's recorded working set");
+  app.add_flag("--standby", standby,
+               "Create the VM, vCPUs and IO ring for --mem/--vcpus/--cpu-model now and wait on "
+               "--api-sock for {\"op\":\"restore\",\"dir\":DIR,\"disks\":[{\"path\":P}],"
+               "\"vsock_uds\":S} (a pre-spawned VMM: the restore pays no process or VM set-up)")
+      ->excludes(kernel)
+      ->excludes(initrd)
+      ->excludes(cmdline)
+      ->excludes("--restore");
   app.add_option("--mem", config.mem_mib, "Guest RAM in MiB")
       ->default_val(256)
       ->check(CLI::Range(uint64_t{2}, kMaxMemMib));
@@ -84,7 +94,7 @@ int main(int argc, char** argv) {
   app.add_option("--serial", config.serial_path, "Console output file, or - for stdout")
       ->default_val("-");
   app.add_option("--api-sock", config.api_sock,
-                 "Control socket: JSON lines {\"op\":\"pause|resume|stats|stop\"}");
+                 "Control socket: JSON lines {\"op\":\"pause|resume|stats|stop|snapshot|restore\"}");
   app.add_option("--cpu-model", cpu_model,
                  "CPU model: standard (host CPUID) or pvm (conservative, for the PVM KVM module); "
                  "default pvm when /sys/module/kvm_pvm exists")
@@ -98,7 +108,11 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
 
-  if (restore_dir.empty() && config.kernel_path.empty()) {
+  if (standby && config.api_sock.empty()) {
+    fmt::print(stderr, "thaw-vmm: --standby needs --api-sock: the restore op arrives there\n");
+    return kExitUsage;
+  }
+  if (!standby && restore_dir.empty() && config.kernel_path.empty()) {
     fmt::print(stderr, "thaw-vmm: --kernel is required to boot (or --restore DIR to restore a "
                        "snapshot)\n");
     return kExitUsage;
@@ -126,7 +140,11 @@ int main(int argc, char** argv) {
 
   int failure_code = kExitHostError;
   thaw::Result<std::unique_ptr<Vmm>> vmm = thaw::Error::format("no machine");
-  if (restore_dir.empty()) {
+  if (standby) {
+    config.kernel_path = "(standby)";  // nothing is loaded; validate_config wants a name
+    failure_code = kExitHostError;
+    vmm = Vmm::create_standby(config);
+  } else if (restore_dir.empty()) {
     vmm = build_machine(config, failure_code);
   } else {
     thaw::snapshot::RestoreOptions options;
@@ -144,10 +162,12 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "thaw-vmm: {}\n", vmm.error().message);
     return failure_code;
   }
-  thaw::snapshot::SnapshotControl control(**vmm);
+  std::unique_ptr<thaw::snapshot::SnapshotControl> control =
+      standby ? std::make_unique<thaw::snapshot::StandbyControl>(**vmm)
+              : std::make_unique<thaw::snapshot::SnapshotControl>(**vmm);
   std::unique_ptr<ControlSocket> server;
   if (!config.api_sock.empty()) {
-    auto s = ControlSocket::create(config.api_sock, (*vmm)->io_loop(), control);
+    auto s = ControlSocket::create(config.api_sock, (*vmm)->io_loop(), *control);
     if (!s) {
       fmt::print(stderr, "thaw-vmm: {}\n", s.error().message);
       return kExitUsage;
@@ -164,9 +184,12 @@ int main(int argc, char** argv) {
   raw->io_loop().post([raw, &signal_fd, &signal_op] {
     raw->io_loop().watch(signal_fd.get(), signal_op);
   });
-  if (auto r = (*vmm)->start(); !r) {
-    fmt::print(stderr, "thaw-vmm: {}\n", r.error().message);
-    return kExitHostError;
+  // A standby starts its vCPUs when the restore op has set their state.
+  if (!standby) {
+    if (auto r = (*vmm)->start(); !r) {
+      fmt::print(stderr, "thaw-vmm: {}\n", r.error().message);
+      return kExitHostError;
+    }
   }
   int code = (*vmm)->wait();
   fmt::print(stderr, "thaw-vmm: {} (exit {})\n", (*vmm)->stop_reason(), code);

@@ -26,6 +26,11 @@ Result<json::object> ControlTarget::snapshot(const std::string&, std::string_vie
   return Error::format("this VMM was built without snapshot support");
 }
 
+Result<json::object> ControlTarget::restore(const json::object&) {
+  return Error::format("restore is only for a standby thaw-vmm (started with --standby); this "
+                       "one already runs a VM");
+}
+
 std::string handle_control_request(std::string_view line, ControlTarget& target) {
   if (line.size() > kMaxControlLine) {
     return error_reply(fmt::format("request is {} bytes; the limit is {} per line", line.size(),
@@ -43,7 +48,7 @@ std::string handle_control_request(std::string_view line, ControlTarget& target)
   const json::value* op_value = object->if_contains("op");
   if (op_value == nullptr || !op_value->is_string()) {
     return error_reply(
-        "request lacks a string \"op\" field (pause, resume, stats, stop or snapshot)");
+        "request lacks a string \"op\" field (pause, resume, stats, stop, snapshot or restore)");
   }
   std::string_view op = op_value->get_string();
   if (op == "pause") {
@@ -73,8 +78,13 @@ std::string handle_control_request(std::string_view line, ControlTarget& target)
     auto r = target.snapshot(std::string(dir->get_string()), kind);
     return r ? ok_reply(std::move(*r)) : error_reply(r.error().message);
   }
+  if (op == "restore") {
+    auto r = target.restore(*object);
+    return r ? ok_reply(std::move(*r)) : error_reply(r.error().message);
+  }
   return error_reply(
-      fmt::format("unknown op \"{}\"; known ops: pause, resume, stats, stop, snapshot", op));
+      fmt::format("unknown op \"{}\"; known ops: pause, resume, stats, stop, snapshot, restore",
+                  op));
 }
 
 }  // namespace thaw::sandbox

@@ -1,5 +1,5 @@
 // thaw-vmm's control protocol (CONTRACT.md): one JSON object per line each
-// way, {"op":"pause|resume|stats|stop|snapshot"} -> {"ok":true,...} or
+// way, {"op":"pause|resume|stats|stop|snapshot|restore"} -> {"ok":true,...} or
 // {"ok":false,"error":"..."}. Pure request handling over a ControlTarget so
 // the protocol is unit-tested without a VM or a socket.
 #pragma once
@@ -26,6 +26,11 @@ class ControlTarget {
   // is empty when the request has none. Targets without snapshot support
   // (the default) refuse it.
   virtual Result<boost::json::object> snapshot(const std::string& dir, std::string_view kind);
+  // {"op":"restore","dir":DIR,...}: a standby thaw-vmm (--standby) restores
+  // the snapshot in DIR into its ready VM and starts it; the whole request
+  // is passed on (snapshot/standby_control.h reads it). Targets that are not
+  // standbys (the default) refuse it.
+  virtual Result<boost::json::object> restore(const boost::json::object& request);
 };
 
 // Longest request line accepted; a longer one is answered with an error and

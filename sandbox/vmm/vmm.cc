@@ -61,12 +61,46 @@ Result<std::unique_ptr<Vmm>> Vmm::create(const VmmConfig& config, GuestMemory me
     return Error::format("guest memory is {} bytes but the configuration says {} MiB",
                          memory_in.size(), config.mem_mib);
   }
+  return assemble(config, std::move(memory_in), true);
+}
+
+Result<std::unique_ptr<Vmm>> Vmm::create_standby(const VmmConfig& config) {
+  if (auto r = validate_config(config); !r) return std::move(r).error();
+  // A one-page stand-in until complete_standby() brings the real RAM.
+  auto placeholder = GuestMemory::create_anonymous(4096);
+  if (!placeholder) return std::move(placeholder).error();
+  auto vmm = assemble(config, std::move(*placeholder), false);
+  if (vmm) (*vmm)->standby_ = true;
+  return vmm;
+}
+
+Result<void> Vmm::complete_standby(GuestMemory memory, const VmmConfig& bindings) {
+  if (!standby_) return Error::format("this VM is not a standby VM, or already completed");
+  if (memory.size() != config_.mem_mib << 20) {
+    return Error::format("guest memory is {} bytes but this standby VM was made for --mem {} "
+                         "MiB",
+                         memory.size(), config_.mem_mib);
+  }
+  memory_ = std::move(memory);
+  if (auto r = vm_.set_memory(memory_); !r) return std::move(r).error();
+  config_.disks = bindings.disks;
+  config_.vsock_uds = bindings.vsock_uds;
+  config_.vsock_cid = bindings.vsock_cid;
+  config_.serial_path = bindings.serial_path;
+  standby_ = false;
+  return Ok();
+}
+
+Result<std::unique_ptr<Vmm>> Vmm::assemble(const VmmConfig& config, GuestMemory memory_in,
+                                           bool map_memory) {
   auto kvm = KvmSystem::open();
   if (!kvm) return std::move(kvm).error();
   std::optional<GuestMemory> memory(std::move(memory_in));
   auto vm = KvmVm::create(*kvm);
   if (!vm) return std::move(vm).error();
-  if (auto r = vm->set_memory(*memory); !r) return std::move(r).error();
+  if (map_memory) {
+    if (auto r = vm->set_memory(*memory); !r) return std::move(r).error();
+  }
   if (auto r = vm->create_irqchip_and_pit(); !r) return std::move(r).error();
 
   std::unique_ptr<Vmm> vmm(new Vmm(config, std::move(*kvm), std::move(*memory), std::move(*vm)));
@@ -123,6 +157,7 @@ Result<void> Vmm::create_vcpus() {
   VcpuRunner::install_kick_signal();
   auto supported = kvm_.supported_cpuid();
   if (!supported) return std::move(supported).error();
+  supported_cpuid_ = *supported;
   for (uint32_t id = 0; id < config_.vcpus; ++id) {
     auto vcpu = vm_.create_vcpu(id);
     if (!vcpu) return std::move(vcpu).error();
@@ -241,6 +276,7 @@ Result<void> Vmm::boot(const std::string& extra_cmdline) {
 
 Result<void> Vmm::start() {
   if (started_) return Error::format("VM already started");
+  if (standby_) return Error::format("a standby VM has no guest yet; restore a snapshot into it");
   started_ = true;
   for (auto& r : runners_) r->start();
   return Ok();

@@ -82,9 +82,23 @@ class Vmm {
   // The same over existing guest RAM (a snapshot's memory file mapped with
   // GuestMemory::map_file); its size must equal config.mem_mib MiB.
   static Result<std::unique_ptr<Vmm>> create(const VmmConfig& config, GuestMemory memory);
+  // A standby VM (thaw-vmm --standby, DESIGN.md "Lessons"): the KVM VM,
+  // irqchip, PIT, config.vcpus vCPUs with their CPUID and the IO thread's
+  // io_uring ring exist; guest RAM, devices and state come later, with
+  // complete_standby(), so a restore into it pays none of that creation.
+  static Result<std::unique_ptr<Vmm>> create_standby(const VmmConfig& config);
   ~Vmm();
   Vmm(const Vmm&) = delete;
   Vmm& operator=(const Vmm&) = delete;
+
+  bool standby() const { return standby_; }
+  // Installs guest RAM (config.mem_mib MiB, e.g. a snapshot's memory file)
+  // into a standby VM and takes the host bindings chosen now (disks, vsock
+  // socket and CID, serial) from `bindings`; the Vmm is then an ordinary
+  // unstarted one. Call before wiring devices.
+  Result<void> complete_standby(GuestMemory memory, const VmmConfig& bindings);
+  // The host's KVM_GET_SUPPORTED_CPUID, queried once when the vCPUs were made.
+  const std::vector<kvm_cpuid_entry2>& supported_cpuid() const { return supported_cpuid_; }
 
   // --- wiring, before start() ---
   Result<void> add_pio_device(uint64_t base, uint64_t size, std::shared_ptr<Device> device);
@@ -144,6 +158,10 @@ class Vmm {
 
  private:
   Vmm(VmmConfig config, KvmSystem kvm, GuestMemory memory, KvmVm vm);
+  // The VM, irqchip, vCPUs and IO thread over `memory`; KVM sees the memory
+  // only when `map_memory` (a standby's placeholder stays unmapped).
+  static Result<std::unique_ptr<Vmm>> assemble(const VmmConfig& config, GuestMemory memory,
+                                               bool map_memory);
   Result<void> start_io_thread();
   Result<void> create_vcpus();
   void check_contracts();
@@ -170,7 +188,9 @@ class Vmm {
   std::vector<std::function<DeviceStats()>> stats_sources_;
   std::vector<std::function<std::string()>> contract_checks_;
   std::vector<UniqueFd> kept_fds_;
+  std::vector<kvm_cpuid_entry2> supported_cpuid_;
   bool started_ = false;
+  bool standby_ = false;
 
   std::unique_ptr<IoLoop> loop_;
   std::thread io_thread_;

@@ -3,15 +3,19 @@
 // middle of its writes and again in the middle of its reads, each time
 // restored into a new Vmm with the disk rebound to the image; the guest
 // finishes with every sector as it wrote it. Shows that save drains the
-// requests in flight and restore resumes the queues where they were.
+// requests in flight and restore resumes the queues where they were. And a
+// disk rebound at restore to an image of another size is announced to the
+// guest (blk-resize scenario).
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <fstream>
 #include <thread>
+#include <vector>
 
 #include "sandbox/vmm/machine.h"
 #include "snapshot/vm_snapshot.h"
+#include "tests/guest/guest_fixture.h"
 #include "tests/snapshot/snapshot_fixture.h"
 
 namespace thaw::snapshot::testing {
@@ -73,6 +77,55 @@ TEST_F(SnapshotTest, DiskStressSurvivesSnapshotsMidWriteAndMidRead) {
   // slow or too fast to make one.
   EXPECT_TRUE(mid_write) << "first snapshot came after the write pass:\n" << log;
   EXPECT_TRUE(mid_read) << "second snapshot came after the read pass:\n" << log;
+}
+
+// A disk image with host_pattern() in its last sector (the blk-resize
+// scenario reads it after the capacity changed).
+std::string make_patterned_disk(const std::string& path, uint64_t sectors) {
+  std::vector<uint8_t> image(sectors * testguest::kSector, 0);
+  for (uint32_t i = 0; i < testguest::kSector; ++i) {
+    image[(sectors - 1) * testguest::kSector + i] = testguest::host_pattern(sectors - 1, i);
+  }
+  std::ofstream(path, std::ios::binary)
+      .write(reinterpret_cast<const char*>(image.data()), static_cast<std::streamsize>(image.size()));
+  return path;
+}
+
+// A disk rebound at restore to an image of another size: the restore
+// raises a config-change interrupt with a new ConfigGeneration (virtio 1.2
+// §4.2.2.1, §2.5.2), the guest re-reads the capacity, reads the new last
+// sector and is refused one past it.
+TEST_F(SnapshotTest, DiskReboundWithAnotherSizeIsAnnouncedToTheGuest) {
+  sandbox::VmmConfig config = counter_config(path("before"));
+  config.cmdline = "thaw.test=blk-resize";
+  config.disks = {{make_patterned_disk(path("small.img"), 2048), false}};
+  int code = 0;
+  auto vmm = sandbox::build_machine(config, code);
+  ASSERT_TRUE(vmm.ok()) << vmm.error().message;
+  ASSERT_TRUE((*vmm)->start().ok());
+  ASSERT_TRUE(wait_for_text(config.serial_path, "blk-resize: disk 0 has 2048 sectors, generation 0;",
+                            seconds(30)))
+      << read_text(config.serial_path);
+  auto saved = save_snapshot(**vmm, path("snap"), SnapshotKind::kTest);
+  stop_vm(**vmm);
+  vmm->reset();
+  ASSERT_TRUE(saved.ok()) << saved.error().message;
+
+  config.serial_path = path("after");
+  config.disks = {{make_patterned_disk(path("large.img"), 6144), false}};
+  auto restored = restore_machine(config, path("snap"));
+  ASSERT_TRUE(restored.ok()) << restored.error().message;
+  ASSERT_TRUE(restored->vmm->start().ok());
+  int exit_code = restored->vmm->wait();
+  std::string after = read_text(config.serial_path);
+  EXPECT_EQ(exit_code, sandbox::kExitClean) << restored->vmm->stop_reason() << "\n" << after;
+  EXPECT_NE(after.find("blk-resize: capacity 2048 -> 6144 sectors after 1 config interrupt(s), "
+                       "generation 1\n"),
+            std::string::npos)
+      << after;
+  EXPECT_NE(after.find("blk-resize: read new last sector 6143 ok"), std::string::npos) << after;
+  EXPECT_NE(after.find("blk-resize: read past the new end refused ok"), std::string::npos) << after;
+  EXPECT_NE(after.find("thaw-test-guest: done blk-resize ok"), std::string::npos) << after;
 }
 
 }  // namespace

@@ -2,10 +2,15 @@
 // with the control socket's "snapshot" op is restored by a FRESH thaw-vmm
 // process (--restore DIR, no kernel), whose guest continues exactly; bad
 // snapshots make thaw-vmm exit 1 with the reason on stderr, starting nothing.
+// And the pre-spawned form: a `thaw-vmm --standby` waiting with its VM,
+// vCPUs and IO ring made takes the snapshot through the "restore" op.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
 #include <fstream>
+#include <thread>
 
 #include "snapshot/vm_snapshot.h"
 #include "tests/guest/control_client.h"
@@ -55,6 +60,24 @@ class ThawVmmRestore : public SnapshotTest {
     auto p = VmmProcess::start(vmm_, args, path("restore.log"), path("restore.err"));
     if (!p.ok()) return std::move(p).error();
     return p->wait(seconds(30));
+  }
+
+  // Starts `thaw-vmm --standby` with `args` (control socket NAME.sock,
+  // serial NAME.log) and waits for its control socket, which appears once
+  // the VM, vCPUs and ring exist.
+  Result<VmmProcess> start_standby(const std::string& name, const std::vector<std::string>& args) {
+    std::string api = path(name + ".sock");
+    std::vector<std::string> all = {"--standby", "--api-sock", api};
+    all.insert(all.end(), args.begin(), args.end());
+    auto p = VmmProcess::start(vmm_, all, path(name + ".log"), path(name + ".err"));
+    if (!p.ok()) return std::move(p).error();
+    for (int i = 0; i < 1000; ++i) {
+      struct stat st {};
+      if (::stat(api.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) return p;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return Error::format("standby thaw-vmm made no control socket in 10 s: {}",
+                         read_text(path(name + ".err")));
   }
 
   std::string vmm_;
@@ -122,6 +145,100 @@ TEST_F(ThawVmmRestore, SnapshotOpNeedsADirectory) {
   EXPECT_NE(reply.error().message.find("kind"), std::string::npos) << reply.error().message;
   // The VM still runs after refused requests.
   EXPECT_TRUE(boot->wait_for_serial("counter: 3 ", seconds(30)).ok()) << boot->serial();
+  EXPECT_TRUE(control_request(api, R"({"op":"stop"})").ok());
+  EXPECT_TRUE(boot->wait(seconds(30)).ok());
+}
+
+// The pre-spawned VMM: a standby made for the snapshot's machine refuses
+// snapshots of another machine precisely (and keeps waiting), then takes
+// the right one; its guest continues exactly, and it takes no second one.
+TEST_F(ThawVmmRestore, StandbyTakesARestoreAndTheGuestContinuesExactly) {
+  std::string snap = path("snap");
+  std::string before = snapshot_counter(snap);
+  std::string why;
+  int last = check_counter_lines(before, why);
+  ASSERT_GE(last, 3) << why << before;
+
+  std::string request = R"({"op":"restore","dir":")" + snap + R"("})";
+  {
+    std::string api = path("standby-vcpus.sock");
+    auto standby = start_standby("standby-vcpus", {"--mem", "64", "--vcpus", "2"});
+    ASSERT_TRUE(standby.ok()) << standby.error().message;
+    auto refused = control_request(api, request);
+    ASSERT_FALSE(refused.ok());
+    EXPECT_NE(refused.error().message.find("snapshot has 1 vCPU(s) but the restore asks for "
+                                           "--vcpus 2"),
+              std::string::npos)
+        << refused.error().message;
+    EXPECT_NE(refused.error().message.find("this standby thaw-vmm was started with --mem 64 "
+                                           "--vcpus 2"),
+              std::string::npos)
+        << refused.error().message;
+    ASSERT_TRUE(control_request(api, R"({"op":"stop"})").ok());
+    auto e = standby->wait(seconds(30));
+    ASSERT_TRUE(e.ok()) << e.error().message;
+    EXPECT_EQ(e->exit_code, 0) << e->stderr_text;
+  }
+  {
+    std::string api = path("standby-mem.sock");
+    auto standby = start_standby("standby-mem", {"--mem", "128"});
+    ASSERT_TRUE(standby.ok()) << standby.error().message;
+    auto refused = control_request(api, request);
+    ASSERT_FALSE(refused.ok());
+    EXPECT_NE(refused.error().message.find("snapshot has 67108864 bytes of guest RAM but the "
+                                           "restore asks for --mem 128 MiB"),
+              std::string::npos)
+        << refused.error().message;
+    refused = control_request(api, R"({"op":"restore","dir":")" + snap + R"(","disk":[]})");
+    ASSERT_FALSE(refused.ok());
+    EXPECT_NE(refused.error().message.find("restore has unknown field"), std::string::npos)
+        << refused.error().message;
+    ASSERT_TRUE(control_request(api, R"({"op":"stop"})").ok());
+    ASSERT_TRUE(standby->wait(seconds(30)).ok());
+  }
+  std::string api = path("standby.sock");
+  auto standby = start_standby("standby", {"--mem", "64"});
+  ASSERT_TRUE(standby.ok()) << standby.error().message;
+  // A refused snapshot leaves the standby waiting for the next request.
+  auto missing = control_request(api, R"({"op":"restore","dir":")" + path("none") + R"("})");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.error().message.find(kStateFileName), std::string::npos)
+      << missing.error().message;
+  auto reply = control_request(api, request);
+  ASSERT_TRUE(reply.ok()) << reply.error().message << read_text(path("standby.err"));
+  EXPECT_EQ(reply->at("state").as_string(), "running");
+  EXPECT_TRUE(reply->contains("set_state_us"));
+  ASSERT_TRUE(standby->wait_for_serial("counter: " + std::to_string(last + 3) + " ", seconds(30)).ok())
+      << standby->serial() << read_text(path("standby.err"));
+  auto again = control_request(api, request);
+  ASSERT_FALSE(again.ok());
+  EXPECT_NE(again.error().message.find("restored a snapshot already"), std::string::npos)
+      << again.error().message;
+  ASSERT_TRUE(control_request(api, R"({"op":"stop"})").ok());
+  auto e = standby->wait(seconds(30));
+  ASSERT_TRUE(e.ok()) << e.error().message;
+  EXPECT_EQ(e->exit_code, 0) << e->stderr_text;
+  std::string after = read_text(path("standby.log"));
+  EXPECT_EQ(after.find("thaw-test-guest"), std::string::npos) << "the guest booted again:\n" << after;
+  EXPECT_GE(check_counter_lines(before + after, why), last + 2) << why << "\n" << before << after;
+}
+
+TEST_F(ThawVmmRestore, RestoreOpIsOnlyForStandbys) {
+  auto e = restore_expecting_exit({"--standby", "--mem", "64"});
+  ASSERT_TRUE(e.ok()) << e.error().message;
+  EXPECT_EQ(e->exit_code, 1) << e->stderr_text;
+  EXPECT_NE(e->stderr_text.find("--standby needs --api-sock"), std::string::npos) << e->stderr_text;
+
+  std::string api = path("boot.sock");
+  auto boot = VmmProcess::start(
+      vmm_, {"--kernel", guest_, "--cmdline", kCounterCmdline, "--mem", "64", "--api-sock", api},
+      path("boot.log"), path("boot.err"));
+  ASSERT_TRUE(boot.ok()) << boot.error().message;
+  ASSERT_TRUE(boot->wait_for_serial("counter: 1 ", seconds(30)).ok()) << boot->serial();
+  auto reply = control_request(api, R"({"op":"restore","dir":"/tmp"})");
+  ASSERT_FALSE(reply.ok());
+  EXPECT_NE(reply.error().message.find("only for a standby thaw-vmm"), std::string::npos)
+      << reply.error().message;
   EXPECT_TRUE(control_request(api, R"({"op":"stop"})").ok());
   EXPECT_TRUE(boot->wait(seconds(30)).ok());
 }
