@@ -58,10 +58,26 @@ ApiResult<ColdStart> cold_start(const PoolSettings& settings, FunctionRegistry& 
   if (!image) return service_error("finding the code image", image.error());
   auto code = mounts.mount("code", config.code_digest, *image);
   if (!code) return service_error("mounting the code image", code.error());
+  // Layers: each image mounted once on the host; the sandbox stacks them at
+  // /opt in order, later layers on top (runtime-api/sandbox_layout).
+  auto layer_images = registry.layer_images(config);
+  if (!layer_images) return service_error("finding the layer images", layer_images.error());
+  if (layer_images->size() != config.layers.size()) {
+    return service_error("finding the layer images",
+                         Error::format("{} images for {} layers", layer_images->size(),
+                                       config.layers.size()));
+  }
+  std::vector<std::string> layer_dirs;
+  for (size_t i = 0; i < layer_images->size(); ++i) {
+    auto dir = mounts.mount("layers", config.layers[i].digest, (*layer_images)[i]);
+    if (!dir) return service_error(fmt::format("mounting layer {}", config.layers[i].arn), dir.error());
+    layer_dirs.push_back(std::move(*dir));
+  }
   ProcessSandboxOptions o;
   o.init_path = settings.init_path;
   o.seccomp_policy_path = settings.seccomp_policy_path;
   o.code_dir = *code;
+  o.layer_dirs = std::move(layer_dirs);
   o.tmp_size_mb = config.ephemeral_mb;
   o.work_dir = settings.work_dir;
   o.use_cgroup = settings.use_cgroup;

@@ -66,6 +66,7 @@ SandboxPool::~SandboxPool() {
 
 std::string SandboxPool::pool_key(const FunctionConfig& c) const {
   std::string key = c.name + '\n' + c.version + '\n' + c.code_digest + '\n' + c.last_modified;
+  for (const auto& layer : c.layers) key += '\n' + layer.digest;
   return key;
 }
 

@@ -2,7 +2,7 @@
 // concurrency (429 with Lambda's Reason, 0 throttles all, the unreserved
 // floor), provisioned concurrency (sandboxes initialised before any invoke,
 // no Init Duration, replaced when they die), warm reuse on the loop path,
-// and the settings surviving a restart.
+// timeouts, layers at /opt, and the settings surviving a restart.
 #include <dirent.h>
 
 #include "tests/agent/thawd_harness.h"
@@ -233,6 +233,33 @@ TEST_F(SandboxConcurrency, SettingsSurviveARestart) {
   start();
   EXPECT_NE(log_text().find("ignoring concurrency settings"), std::string::npos) << log_text();
   EXPECT_EQ(request("GET", "/2019-09-30/functions/keep/concurrency").body, "{}");
+}
+
+TEST_F(SandboxConcurrency, LayersAreStackedAtOptLaterLayersWin) {
+  auto publish = [&](const std::string& layer, const std::vector<ZipEntry>& files) {
+    json::object o{{"Content", json::object{{"ZipFile", base64_encode(make_zip(files))}}}};
+    Response r = request("POST", "/2018-10-31/layers/" + layer + "/versions", json::serialize(o));
+    EXPECT_EQ(r.status, 201u) << r.body;
+    return std::string(r.json().at("LayerVersionArn").as_string());
+  };
+  std::string first = publish("base", {{"shared.txt", "from-base"}, {"base.txt", "only-base"}});
+  std::string second = publish("top", {{"shared.txt", "from-top"}});
+  const char* bootstrap = R"BASH(#!/bin/bash
+api="http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime"
+while true; do
+  hdr=$(mktemp)
+  curl -sS -D "$hdr" "$api/invocation/next" >/dev/null
+  id=$(grep -i '^Lambda-Runtime-Aws-Request-Id:' "$hdr" | cut -d: -f2 | tr -d '[:space:]')
+  curl -sS -X POST "$api/invocation/$id/response" \
+    -d "{\"shared\":\"$(cat /opt/shared.txt)\",\"base\":\"$(cat /opt/base.txt)\"}" >/dev/null
+done
+)BASH";
+  Response r = create("layered", "provided", "", {{"bootstrap", bootstrap, 0755}},
+                      {{"Layers", json::array{first, second}}});
+  ASSERT_EQ(r.status, 201u) << r.body;
+  r = invoke("layered", "{}");
+  ASSERT_EQ(r.status, 200u) << r.body << log_text();
+  EXPECT_EQ(r.body, R"({"shared":"from-top","base":"only-base"})");
 }
 
 }  // namespace
