@@ -1,5 +1,6 @@
 #include "agent/http/http_server.h"
 
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -110,13 +111,45 @@ Result<std::unique_ptr<HttpServer>> HttpServer::listen_unix(IoLoop& loop, HttpSe
     return Error::from_errno("chown {} to group {}", path, *s->options_.allowed_gid);
   }
   if (::listen(fd, 128) < 0) return Error::from_errno("listen {}", path);
-  s->accept_op_.done = [self = s.get()](int res, uint32_t) {
-    if (self->shutting_down_ || !self->accepting_) return;
-    if (res >= 0) self->on_accept(res);
-    self->arm_accept();  // EMFILE and friends: keep accepting the next one
-  };
-  s->arm_accept();
+  s->start_accepting();
   return s;
+}
+
+Result<std::unique_ptr<HttpServer>> HttpServer::listen_tcp(IoLoop& loop, HttpServerOptions options,
+                                                           Handler handler,
+                                                           const TcpAddress& address) {
+  options.socket_path.clear();
+  std::unique_ptr<HttpServer> s(new HttpServer(loop, std::move(options), std::move(handler)));
+  s->tcp_ = true;
+  int fd = ::socket(address.addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Error::from_errno("socket for --tcp-listen {}", address.text);
+  s->listen_fd_.reset(fd);
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (::bind(fd, reinterpret_cast<const sockaddr*>(&address.addr), address.len) < 0) {
+    return Error::from_errno("bind --tcp-listen {} (is the port taken?)", address.text);
+  }
+  if (::listen(fd, 128) < 0) return Error::from_errno("listen on {}", address.text);
+  s->start_accepting();
+  return s;
+}
+
+uint16_t HttpServer::tcp_port() const {
+  if (!tcp_) return 0;
+  sockaddr_storage a{};
+  socklen_t len = sizeof a;
+  if (::getsockname(listen_fd_.get(), reinterpret_cast<sockaddr*>(&a), &len) < 0) return 0;
+  return ntohs(a.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&a)->sin6_port
+                                       : reinterpret_cast<sockaddr_in*>(&a)->sin_port);
+}
+
+void HttpServer::start_accepting() {
+  accept_op_.done = [this](int res, uint32_t) {
+    if (shutting_down_ || !accepting_) return;
+    if (res >= 0) on_accept(res);
+    arm_accept();  // EMFILE and friends: keep accepting the next one
+  };
+  arm_accept();
 }
 
 HttpServer::HttpServer(IoLoop& loop, HttpServerOptions options, Handler handler)
@@ -128,14 +161,14 @@ HttpServer::HttpServer(IoLoop& loop, HttpServerOptions options, Handler handler)
 HttpServer::~HttpServer() {
   shutting_down_ = true;
   // After stop_accepting() the path may already belong to a successor agent.
-  if (listen_fd_ && accepting_) ::unlink(options_.socket_path.c_str());
+  if (listen_fd_ && accepting_ && !tcp_) ::unlink(options_.socket_path.c_str());
 }
 
 void HttpServer::stop_accepting() {
   if (!accepting_) return;
   accepting_ = false;
   if (accept_op_.in_flight) loop_.cancel(accept_op_);
-  ::unlink(options_.socket_path.c_str());
+  if (!tcp_) ::unlink(options_.socket_path.c_str());
 }
 
 void HttpServer::arm_accept() {
@@ -146,6 +179,7 @@ void HttpServer::on_accept(int fd) {
   auto c = std::make_shared<Connection>();
   c->fd.reset(fd);
   conns_.push_back(c);
+  if (tcp_) return start_recv(c);  // loopback (or --tcp-allow-remote): no peer credentials
   ucred cred{};
   socklen_t len = sizeof cred;
   if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||

@@ -21,6 +21,7 @@
 #include <boost/beast/http/string_body.hpp>
 #pragma GCC diagnostic pop
 
+#include "agent/http/tcp_address.h"
 #include "common/io_loop.h"
 #include "common/result.h"
 
@@ -65,6 +66,12 @@ class HttpServer {
   // anything else there is an error). The loop outlives the server.
   static Result<std::unique_ptr<HttpServer>> listen_unix(IoLoop& loop, HttpServerOptions options,
                                                          Handler handler);
+  // The same server on TCP (agent/http/tcp_address.h checks the address):
+  // no SO_PEERCRED there, so every peer is served; socket_path is unused.
+  static Result<std::unique_ptr<HttpServer>> listen_tcp(IoLoop& loop, HttpServerOptions options,
+                                                        Handler handler, const TcpAddress& address);
+  // The bound TCP port (for PORT 0); 0 for a Unix socket.
+  uint16_t tcp_port() const;
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
@@ -78,6 +85,7 @@ class HttpServer {
 
  private:
   HttpServer(IoLoop& loop, HttpServerOptions options, Handler handler);
+  void start_accepting();
   void arm_accept();
   void on_accept(int fd);
   void start_recv(const std::shared_ptr<Connection>& c);
@@ -95,6 +103,7 @@ class HttpServer {
   uid_t our_uid_;
   UniqueFd listen_fd_;
   IoOp accept_op_;
+  bool tcp_ = false;
   bool accepting_ = true;
   bool shutting_down_ = false;
   size_t in_progress_ = 0;
