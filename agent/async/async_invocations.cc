@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include "agent/invoke/invoke_log.h"
+
 namespace thaw::agent {
 
 Result<std::unique_ptr<AsyncInvocations>> AsyncInvocations::open(const AsyncOptions& options,
@@ -65,7 +67,7 @@ void AsyncInvocations::enqueue(const std::string& function, const std::string& q
                      options_.max_queued_events)}));
   }
   QueuedEvent e;
-  e.request_id = new_event_request_id();
+  e.request_id = new_request_id();
   e.function = function;
   e.qualifier = qualifier.empty() ? "$LATEST" : qualifier;
   e.payload = std::move(payload);

@@ -58,16 +58,9 @@ void AsyncInvocations::handle_config(const HttpRequest& req, const ApiPath& p, H
 HttpResponse AsyncInvocations::config_operation(http::verb method, const std::string& name,
                                                 const std::string& qualifier, bool list,
                                                 const std::string& body) {
-  auto function = registry_.get(name);
-  if (!function) {
-    return render_api_error({ApiErrorKind::kResourceNotFound,
-                             fmt::format("Function not found: {}", function_arn(kRegion, name))});
-  }
-  if (qualifier != "$LATEST" && qualifier != function->version) {
-    return render_api_error(
-        {ApiErrorKind::kResourceNotFound,
-         fmt::format("Function not found: {} (no such version or alias)",
-                     qualified_arn(name, qualifier))});
+  // A version or alias that exists (no alias routing here: the config is the alias's own).
+  if (auto function = registry_.find(name, qualifier); !function) {
+    return render_api_error(function.error());
   }
   if (list) {
     json::array configs;

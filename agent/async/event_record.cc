@@ -1,7 +1,5 @@
 #include "agent/async/event_record.h"
 
-#include <sys/random.h>
-
 #include <chrono>
 
 #include <boost/json.hpp>
@@ -53,23 +51,6 @@ bool is_request_id(std::string_view id) {
     if (dash ? c != '-' : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
   }
   return true;
-}
-
-std::string new_event_request_id() {
-  uint8_t b[16];
-  size_t got = 0;
-  while (got < sizeof b) {
-    ssize_t n = ::getrandom(b + got, sizeof b - got, 0);
-    if (n > 0) got += static_cast<size_t>(n);
-  }
-  b[6] = (b[6] & 0x0f) | 0x40;  // RFC 4122 §4.4: version 4, variant 10
-  b[8] = (b[8] & 0x3f) | 0x80;
-  std::string s;
-  for (int i = 0; i < 16; ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) s += '-';
-    s += fmt::format("{:02x}", b[i]);
-  }
-  return s;
 }
 
 uint64_t wall_clock_ms() {

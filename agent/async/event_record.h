@@ -43,9 +43,8 @@ struct QueuedEvent {
 };
 
 std::string_view event_state_name(EventState state);
-bool is_request_id(std::string_view id);  // 8-4-4-4-12 lower-case hex
-// A fresh RFC 4122 version 4 id, like Lambda's request ids.
-std::string new_event_request_id();
+// 8-4-4-4-12 lower-case hex: what new_request_id() (agent/invoke/invoke_log.h) makes.
+bool is_request_id(std::string_view id);
 uint64_t wall_clock_ms();
 
 std::string encode_event(const QueuedEvent& event);

@@ -15,30 +15,31 @@ std::string error_body(std::string_view type, std::string_view message) {
       boost::json::object{{"errorType", type}, {"errorMessage", message}});
 }
 
+// A try refused before the function ran: 429 and 5xx are retried with
+// backoff; any other 4xx (the function or qualifier is gone) is final.
+AttemptOutcome refused(const ApiError& err, std::string executed_version) {
+  AttemptOutcome o;
+  unsigned status = api_error_status(err.kind);
+  o.kind = status == 429 || status >= 500 ? AttemptKind::kThrottled : AttemptKind::kGone;
+  o.status_code = status;
+  o.executed_version = std::move(executed_version);
+  o.body = error_body(api_error_type(err.kind), err.message);
+  return o;
+}
+
 }  // namespace
 
 EventInvoker make_pool_invoker(FunctionRegistry& registry, SandboxPool& pool) {
   return [&registry, &pool](const QueuedEvent& e) -> AttemptOutcome {
+    // Resolved at each try, like Lambda: an alias may point elsewhere by now.
+    auto config = registry.resolve(e.function, e.qualifier);
+    if (!config) return refused(config.error(), e.qualifier);
+    // Every try logs START/END/REPORT under the event's request id, as Lambda does.
+    auto out = pool.invoke(*config, std::vector<uint8_t>(e.payload.begin(), e.payload.end()),
+                           e.request_id);
+    if (!out) return refused(out.error(), config->version);
     AttemptOutcome o;
-    o.executed_version = e.qualifier;
-    auto config = registry.get(e.function);
-    if (!config || (e.qualifier != "$LATEST" && e.qualifier != config->version)) {
-      o.kind = AttemptKind::kGone;
-      o.status_code = 404;
-      o.body = error_body("ResourceNotFoundException",
-                          fmt::format("Function not found: {}", event_function_arn(e)));
-      return o;
-    }
     o.executed_version = config->version;
-    auto out = pool.invoke(*config, std::vector<uint8_t>(e.payload.begin(), e.payload.end()));
-    if (!out) {
-      const ApiError& err = out.error();
-      o.kind = err.kind == ApiErrorKind::kResourceNotFound ? AttemptKind::kGone
-                                                           : AttemptKind::kThrottled;
-      o.status_code = api_error_status(err.kind);
-      o.body = error_body(api_error_type(err.kind), err.message);
-      return o;
-    }
     if (out->function_error) {
       o.kind = AttemptKind::kFunctionError;
       o.function_error = "Unhandled";

@@ -17,6 +17,7 @@
 #include <gtest/gtest.h>
 
 #include "agent/async/destination.h"
+#include "agent/invoke/invoke_log.h"
 #include "common/file_util.h"
 
 namespace thaw::agent {
@@ -77,7 +78,7 @@ class AsyncDispatcher : public ::testing::Test {
   }
   QueuedEvent queue(const std::string& payload = R"({"n":1})") {
     QueuedEvent e;
-    e.request_id = new_event_request_id();
+    e.request_id = new_request_id();
     e.function = "fn";
     e.payload = payload;
     e.enqueued_ms = wall_clock_ms();
@@ -167,7 +168,7 @@ TEST_F(AsyncDispatcher, AnEventPastItsMaximumAgeIsNeverRun) {
             sink_ + "\"}}}");
   start({AttemptKind::kSuccess});
   QueuedEvent e;
-  e.request_id = new_event_request_id();
+  e.request_id = new_request_id();
   e.function = "fn";
   e.payload = "{}";
   e.enqueued_ms = wall_clock_ms() - 61000;  // e.g. queued before a long outage
@@ -194,7 +195,7 @@ TEST_F(AsyncDispatcher, RestartDeliversFinishedEventsAndRunsOnlyQueuedOnes) {
   QueuedEvent retry = queue();
   retry.attempts = 1;
   ASSERT_TRUE(store_->write(retry));
-  std::ofstream(store_->event_path(new_event_request_id())) << "{\"record_version\":1";
+  std::ofstream(store_->event_path(new_request_id())) << "{\"record_version\":1";
   std::ofstream(store_->event_path(retry.request_id) + ".tmp.999") << "partial";
 
   EventStore::Loaded loaded = store_->load();

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "agent/invoke/invoke_log.h"
+
 namespace thaw::agent {
 namespace {
 
@@ -13,7 +15,7 @@ std::span<const uint8_t> bytes(const std::string& s) {
 
 QueuedEvent sample() {
   QueuedEvent e;
-  e.request_id = new_event_request_id();
+  e.request_id = new_request_id();
   e.function = "orders";
   e.qualifier = "$LATEST";
   e.payload = R"({"order":42})";
@@ -49,10 +51,10 @@ std::string with_field(const QueuedEvent& e, const std::string& field, const std
 }
 
 TEST(AsyncEventRecord, RequestIdsAreV4Uuids) {
-  std::string id = new_event_request_id();
+  std::string id = new_request_id();
   EXPECT_TRUE(is_request_id(id)) << id;
   EXPECT_EQ(id[14], '4');
-  EXPECT_NE(new_event_request_id(), id);
+  EXPECT_NE(new_request_id(), id);
   EXPECT_FALSE(is_request_id("../../etc/passwd"));
   EXPECT_FALSE(is_request_id("AAAAAAAA-0000-4000-8000-000000000000"));
 }

@@ -87,7 +87,28 @@ TEST_F(AsyncThawd, EventIsAcceptedOnlyOnceDurableAndTheSuccessRecordHasLambdasSh
   EXPECT_TRUE(record(ok, first.header("x-amzn-RequestId")).is_object());
   EXPECT_TRUE(eventually([&] { return !fs::exists(event_file(id)); }, 5))
       << "a delivered event leaves the queue";
-  EXPECT_EQ(count(function_log("echo"), "START RequestId"), 2u);
+  EXPECT_EQ(count(function_log("echo"), "START RequestId: " + id), 1u) << function_log("echo");
+}
+
+TEST_F(AsyncThawd, AQualifiedEventRunsThatVersionWithThatQualifiersConfig) {
+  ASSERT_EQ(create_echo("ver").status, 201u);
+  Response v = request("POST", "/2015-03-31/functions/ver/versions", "{}");
+  ASSERT_EQ(v.status, 201u) << v.body;
+  std::string ok = sink("ok");
+  // Only version 1 has a destination: the config is per qualifier.
+  Response r = request("PUT", config_target("ver") + "?Qualifier=1",
+                       json::serialize(json::object{{"DestinationConfig", destinations(ok, "")}}));
+  ASSERT_EQ(r.status, 200u) << r.body;
+  EXPECT_EQ(r.json().at("FunctionArn"), "arn:aws:lambda:us-east-1:000000000000:function:ver:1");
+  EXPECT_EQ(request("GET", config_target("ver")).status, 404u) << "$LATEST has none";
+  r = invoke("ver", R"({"v":1})", "X-Amz-Invocation-Type: Event\r\n", "1");
+  ASSERT_EQ(r.status, 202u) << r.body;
+  json::value rec = record(ok, r.header("x-amzn-RequestId"));
+  ASSERT_TRUE(rec.is_object()) << log_text();
+  EXPECT_EQ(rec.at("requestContext").at("functionArn"),
+            "arn:aws:lambda:us-east-1:000000000000:function:ver:1");
+  EXPECT_EQ(rec.at("responseContext").at("executedVersion"), "1");
+  EXPECT_EQ(invoke("ver", "{}", "X-Amz-Invocation-Type: Event\r\n", "9").status, 404u);
 }
 
 TEST_F(AsyncThawd, AFailingFunctionIsTriedOnePlusMaximumRetryAttemptsTimes) {
@@ -107,7 +128,8 @@ TEST_F(AsyncThawd, AFailingFunctionIsTriedOnePlusMaximumRetryAttemptsTimes) {
   EXPECT_EQ(rec.at("requestContext").at("approximateInvokeCount"), 3);
   EXPECT_EQ(rec.at("responseContext").at("functionError"), "Unhandled");
   EXPECT_EQ(rec.at("responsePayload").at("errorType"), "Oops");
-  EXPECT_EQ(count(function_log("fails"), "START RequestId"), 3u) << function_log("fails");
+  // Every try logs under the event's request id, as Lambda's do.
+  EXPECT_EQ(count(function_log("fails"), "START RequestId: " + id), 3u) << function_log("fails");
   EXPECT_EQ(count(log_text(), id + " fails:$LATEST: attempt "), 2u) << log_text();
 
   // No OnFailure destination: the failure log under <state>/events/failed.
@@ -230,7 +252,9 @@ TEST_F(AsyncThawd, SigkillWithEventsQueuedLosesNoneAndRunsNoneTwice) {
     EXPECT_LE(tries, 2) << "only the event running at the kill is tried again";
   }
   // START is logged when an invocation finishes: one per event, none twice.
-  EXPECT_EQ(count(function_log("slow"), "START RequestId"), ids.size()) << function_log("slow");
+  std::string log = function_log("slow");
+  EXPECT_EQ(count(log, "START RequestId"), ids.size()) << log;
+  for (const auto& id : ids) EXPECT_EQ(count(log, "START RequestId: " + id), 1u) << id << "\n" << log;
   EXPECT_TRUE(eventually([&] { return fs::is_empty(dir_ + "/state/events/failed") &&
                                       !fs::exists(event_file(ids.back())); }, 10));
 }
