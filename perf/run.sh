@@ -1,45 +1,117 @@
 #!/usr/bin/env bash
-# Runs every Google Benchmark suite of perf/ and writes one JSON file per
-# suite plus machine.json (CPU, kernel, KVM kind, commit) into a results
-# directory, then prints a summary table. Compare two runs with
-# perf/compare.py OLD_DIR NEW_DIR.
-#   usage: perf/run.sh [--builddir build] [--out perf-results/<commit>] [--filter REGEX]
+# The whole perf suite in one command (< 10 minutes on a 2-core dev VM):
+#  1. machine facts (commit, CPU, kernel, KVM kind from thawd --doctor, QEMU);
+#  2. every Google Benchmark suite of perf/ (one JSON file each);
+#  3. thaw-bench through thawd, process backend: warm closed and open loop,
+#     throughput, cold starts with phases, creation rate, density, beside
+#     the native baseline (thaw-native) in the same run;
+#  4. thaw-bench through thawd's microvm backend where thawd has one;
+#  5. QEMU microvm vs thaw-vmm: boot and snapshot restore of the same guest;
+# then prints report.md. --smoke runs a few seconds of each tool (CI checks
+# the tools work, not the numbers). Compare two runs: perf/compare.py A B.
+#   usage: perf/run.sh [--smoke] [--builddir build] [--out perf-results/<commit>]
+#                      [--filter REGEX] [--no-build]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 builddir=build
 out=""
 filter=""
+smoke=false
+build=true
 while (($#)); do
   case $1 in
     --builddir) builddir=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --filter) filter=$2; shift 2 ;;
-    *) echo "perf/run.sh: unknown option $1" >&2; exit 2 ;;
+    --smoke) smoke=true; shift ;;
+    --no-build) build=false; shift ;;
+    *) echo "perf/run.sh: unknown option $1 (see the usage line at the top of perf/run.sh)" >&2; exit 2 ;;
   esac
 done
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 out=${out:-perf-results/$commit}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
-[[ -f $builddir/build.ninja ]] || meson setup "$builddir" >/dev/null
-ninja -C "$builddir" >/dev/null
-
-kvm_kind=$("$builddir/agent/thawd" --doctor --json 2>/dev/null |
-  python3 -c 'import json,sys; print(json.load(sys.stdin).get("kvm_kind","unknown"))' 2>/dev/null || echo unknown)
-python3 - "$out/machine.json" "$commit" "$kvm_kind" <<'PY'
-import json, os, platform, sys
-cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "unknown")
-json.dump({"commit": sys.argv[2], "kvm_kind": sys.argv[3], "cpu": cpu, "cores": os.cpu_count(),
-           "kernel": platform.release(), "load_avg": os.getloadavg()}, open(sys.argv[1], "w"), indent=2)
-PY
-
-# meson runs each benchmark with its registered environment (thaw-init path,
-# bootstraps); Google Benchmark reads its flags from BENCHMARK_* variables.
-for name in $(meson test -C "$builddir" --benchmark --list 2>/dev/null | grep -E '^[a-z_]+$'); do
-  [[ -n $filter && ! $name =~ $filter ]] && continue
-  echo "== $name"
-  BENCHMARK_OUT="$out/$name.json" BENCHMARK_OUT_FORMAT=json \
-    meson test -C "$builddir" --benchmark --no-rebuild "$name" --print-errorlogs >/dev/null ||
-    echo "   $name failed: see $builddir/meson-logs/testlog.txt"
+if $build; then
+  [[ -f $builddir/build.ninja ]] || meson setup "$builddir" >/dev/null
+  ninja -C "$builddir" >/dev/null
+fi
+B=$builddir
+for f in agent/thawd runtime-api/thaw-init perf/thaw-bench/thaw-bench perf/thaw-native/thaw-native; do
+  [[ -x $B/$f ]] || { echo "perf/run.sh: $B/$f is not built (run without --no-build)" >&2; exit 1; }
 done
-python3 perf/summary.py "$out"
+suite_start=$(date +%s)
+stage() { echo "== $1 ($(($(date +%s) - suite_start)) s)"; }
+
+stage "machine facts"
+"$B/agent/thawd" --doctor --json >"$out/doctor.json" 2>/dev/null || true
+variant=$("$B/agent/thawd" --doctor --guest-variant 2>/dev/null || echo pvm)
+guest_dir=$(tools/build-guest.sh --variant "$variant" --only-if-cached --print-dir 2>/dev/null || true)
+python3 perf/machine_facts.py "$out/machine.json" "$commit" "$out/doctor.json" "$guest_dir" "$smoke"
+
+stage "micro-benchmarks"
+# Smoke: the fast suites only, briefly; the full run gives each benchmark
+# 0.2 s (Google Benchmark reads BENCHMARK_* variables; meson passes them).
+fast='^(common_io_loop|http_parse|snapshot_state_codec|runtime_api_frame_codec|virtio_virtqueue)$'
+if $smoke; then export BENCHMARK_MIN_TIME=${BENCHMARK_MIN_TIME:-0.01}; else export BENCHMARK_MIN_TIME=${BENCHMARK_MIN_TIME:-0.2}; fi
+[[ -n $guest_dir ]] && export THAW_GUEST_DIR=$guest_dir
+for name in $(meson test -C "$B" --benchmark --list --no-rebuild 2>/dev/null | grep -E '^[a-z_]+$'); do
+  [[ -n $filter && ! $name =~ $filter ]] && continue
+  $smoke && [[ ! $name =~ $fast ]] && continue
+  echo "   $name"
+  BENCHMARK_OUT="$out/$name.json" BENCHMARK_OUT_FORMAT=json \
+    meson test -C "$B" --benchmark --no-rebuild "$name" >/dev/null 2>&1 ||
+    echo "   $name failed: see $B/meson-logs/testlog.txt" | tee -a "$out/failures.txt"
+done
+
+common=(--init "$B/runtime-api/thaw-init" --seccomp-policy sandbox/process/seccomp-policy.txt
+        --native "$B/perf/thaw-native/thaw-native" --out "$out")
+if $smoke; then
+  # The C++ test runtime needs no runtime image, so CI need not build one.
+  function=(--function provided --bootstrap "$B/tests/runtime-api/test_bootstrap")
+  sizes=(--duration 0.5 --warmup 0.2 --rate 50 --connections 2 --throughput-concurrency 2
+         --cold-samples 2 --create-count 2 --create-concurrency 2 --density-max 2)
+else
+  rt=$(guest/runtimes/build-image.sh python3.11 | tail -n 1)
+  function=(--function python --sample-dir tools/sample --runtime-image "python3.11=$rt/image.erofs")
+  sizes=(--duration 10 --warmup 2 --rate 200 --connections 8 --throughput-concurrency 8
+         --cold-samples 30 --create-count 16 --create-concurrency 4 --density-max 48
+         --density-budget-mb 1024)
+fi
+modes=warm,open,throughput,cold,create-rate,density
+
+if [[ -z $filter || thaw-bench =~ $filter ]]; then
+  stage "thaw-bench: thawd process backend + native baseline"
+  "$B/perf/thaw-bench/thaw-bench" --thawd "$B/agent/thawd" "${common[@]}" "${function[@]}" "${sizes[@]}" \
+    --modes "$modes" --label "thawd process" --stem thaw-bench-process >/dev/null ||
+    echo "thaw-bench (process backend) failed: see $out/thaw-bench-process.md" | tee -a "$out/failures.txt"
+
+  stage "thaw-bench: thawd microvm backend"
+  if "$B/agent/thawd" --help 2>&1 | grep -q -- '--backend'; then
+    # THAW_BENCH_MICROVM_ARGS: extra thawd arguments the backend needs here.
+    extra=()
+    for a in ${THAW_BENCH_MICROVM_ARGS:-}; do extra+=("--thawd-arg=$a"); done
+    "$B/perf/thaw-bench/thaw-bench" --thawd "$B/agent/thawd" "${common[@]}" "${function[@]}" "${sizes[@]}" \
+      --thawd-arg=--backend --thawd-arg=microvm "${extra[@]}" --modes warm,open,cold \
+      --label "thawd microvm" --stem thaw-bench-microvm >/dev/null ||
+      echo "thaw-bench (microvm backend) failed: see $out/thaw-bench-microvm.md" | tee -a "$out/failures.txt"
+  else
+    printf '# thaw-bench: thawd microvm\n\n' >"$out/thaw-bench-microvm.md"
+    echo "Skipped: this thawd ($commit) has no --backend option, so thaw-bench cannot drive a microvm" \
+         "backend through it; the microvm cold start is measured by the microvm_cold_start suite." \
+      >>"$out/thaw-bench-microvm.md"
+  fi
+fi
+
+if [[ -z $filter || vm_peers =~ $filter ]]; then
+  stage "VM peers: QEMU microvm vs thaw-vmm"
+  peer_args=(--thaw-vmm "$B/sandbox/bin/thaw-vmm" --guest-dir "$guest_dir" --out "$out")
+  $smoke && peer_args+=(--check)
+  python3 perf/peers/vm_peers.py "${peer_args[@]}" >/dev/null ||
+    echo "VM peers reported errors: see $out/vm_peers.md" | tee -a "$out/failures.txt"
+fi
+
+stage "report"
+python3 perf/report.py "$out" "$(($(date +%s) - suite_start))" >"$out/report.md"
+cat "$out/report.md"
+[[ ! -s $out/failures.txt ]]

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Prints a table of every benchmark in a perf/run.sh results directory:
 time per iteration and the counters each benchmark reports (p50/p99,
-phases, bytes/s). With two directories, prints the ratio new/old."""
+phases, bytes/s), thaw-bench's series (p50 plus the other percentiles,
+invocations/s, CPU per invocation) and the VM peers' boot/restore times.
+With two directories, prints the ratio new/old."""
 import json
 import pathlib
 import sys
@@ -17,7 +19,21 @@ def load(directory):
         except json.JSONDecodeError as e:
             print(f"{path}: not valid JSON ({e})", file=sys.stderr)
             continue
-        for b in data.get("benchmarks", []):
+        # thaw-bench: each series by its p50, with the other percentiles,
+        # rates and CPU as counters; cold-start phases likewise.
+        for group in ("series", "cold_phases"):
+            for name, v in (data.get(group) or {}).items():
+                counters = {k: x for k, x in v.items()
+                            if isinstance(x, (int, float)) and k not in ("p50_us", "count", "min_us")}
+                prefix = "cold phase " if group == "cold_phases" else ""
+                rows[f"{path.stem}/{prefix}{name}"] = (v.get("p50_us", 0.0), "us", counters)
+        # vm_peers.py: boot seconds and restore p50.
+        for name, v in data.items() if path.stem == "vm_peers" else ():
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                rows[f"{path.stem}/{name}"] = (float(v) * 1e3, "ms", {})
+            elif isinstance(v, dict) and "p50_ms" in v:
+                rows[f"{path.stem}/{name}"] = (v["p50_ms"], "ms", {k: x for k, x in v.items() if k != "p50_ms"})
+        for b in data.get("benchmarks", []) if isinstance(data, dict) else ():
             if b.get("run_type") == "aggregate" and b.get("aggregate_name") != "median":
                 continue
             counters = {k: v for k, v in b.items() if isinstance(v, (int, float)) and k not in (

@@ -15,6 +15,8 @@ packages=(
   busybox-static lz4 make patch file
   # the main job (tools/demo.sh) talks to thawd over its socket with curl
   curl
+  # perf/run.sh: thaw-bench's latency CDF plots, the QEMU microvm peer
+  gnuplot-nox qemu-system-x86
 )
 
 missing=()

@@ -59,7 +59,8 @@ std::string percentile_cells(const LatencyHistogram& h) {
 }
 
 std::string markdown(const BenchReport& r, const std::string& png_line) {
-  std::string md = "# thaw-bench\n\n";
+  auto label = r.facts.find("label");
+  std::string md = "# thaw-bench: " + (label == r.facts.end() ? std::string("?") : label->second) + "\n\n";
   for (const auto& [k, v] : r.facts) md += fmt::format("- {}: {}\n", k, v);
   md += "\n| series | n | errors | p50 | p90 | p99 | p99.9 | max | invocations/s | host CPU/invocation |\n"
         "|---|---|---|---|---|---|---|---|---|---|\n";

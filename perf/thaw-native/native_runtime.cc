@@ -47,6 +47,8 @@ Result<void> NativeRuntime::start(const NativeFunction& fn) {
     spec.env.push_back(v);
   }
   spec.env.push_back("PATH=/usr/local/bin:/usr/bin:/bin");
+  // thawd's code mount is read-only; keep the source tree free of __pycache__ too.
+  spec.env.push_back("PYTHONDONTWRITEBYTECODE=1");
   auto proc = spawn_runtime(spec);
   if (!proc) return proc.error().context("starting the native runtime " + fn.bootstrap);
   pid_ = proc->pid;
