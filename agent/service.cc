@@ -17,6 +17,10 @@
 #include "agent/api/api_router.h"
 #include "agent/async/async_invocations.h"
 #include "agent/async/pool_invoker.h"
+#include "agent/http/tcp_address.h"
+#include "agent/ops/agent_ops.h"
+#include "agent/ops/pool_view.h"
+#include "agent/ops/watchdog.h"
 
 namespace thaw::agent {
 namespace fs = std::filesystem;
@@ -95,6 +99,7 @@ int run_service(const ServiceOptions& o) {
   // Declared in this order so destruction runs: workers finish (their
   // replies are posted to the loop), then sandboxes die, then the server.
   std::unique_ptr<HttpServer> server;
+  std::unique_ptr<HttpServer> tcp_server;  // --tcp-listen
   SandboxPool pool(ps, **registry, **loop);
   for (const auto& w : pool.load_warnings()) std::fprintf(stderr, "thawd: %s\n", w.c_str());
   std::optional<WorkerPool> workers(std::in_place, o.workers);
@@ -111,6 +116,12 @@ int run_service(const ServiceOptions& o) {
                                       make_pool_invoker(**registry, pool));
   if (!async) return fail(async.error().message);
   router.set_async(async->get());
+  // /agent/v1 and the drain gate see every request first (agent/ops/).
+  ops::AgentOps agent_ops(**loop, ops::make_agent_view(pool, **registry, logs_dir));
+  ops::observe_pool(pool);
+  auto handle = [&](HttpRequest& req, HttpReply reply) {
+    if (!agent_ops.handle(req, reply)) router.handle(req, std::move(reply));
+  };
 
   HttpServerOptions hs;
   hs.socket_path = o.socket_path;
@@ -119,10 +130,18 @@ int run_service(const ServiceOptions& o) {
   hs.render_error = [](unsigned status, std::string_view kind, std::string_view message) {
     return render_api_error(status, kind, message);
   };
-  auto listening = HttpServer::listen_unix(
-      **loop, hs, [&router](HttpRequest& req, HttpReply reply) { router.handle(req, std::move(reply)); });
+  auto listening = HttpServer::listen_unix(**loop, hs, handle);
   if (!listening) return fail(listening.error().message);
   server = std::move(*listening);
+  if (!o.tcp_listen.empty()) {
+    auto address = parse_tcp_listen(o.tcp_listen, o.tcp_allow_remote);
+    if (!address) return fail(address.error().message);
+    auto tcp = HttpServer::listen_tcp(**loop, hs, handle, *address);
+    if (!tcp) return fail(tcp.error().message);
+    tcp_server = std::move(*tcp);
+    std::fprintf(stderr, "thawd: also serving the Lambda API on tcp %s (port %u)\n",
+                 address->text.c_str(), tcp_server->tcp_port());
+  }
 
   bool draining = false;
   IoOp sig_op;
@@ -135,6 +154,9 @@ int run_service(const ServiceOptions& o) {
         ::sd_notify(0, "STOPPING=1");
         draining = true;
         server->stop_accepting();
+        if (tcp_server) tcp_server->stop_accepting();
+        agent_ops.begin_drain("signal");
+        agent_ops.stop();  // answers parked log long-polls
         (*async)->drain();  // queued events stay on disk
       } else {
         (*loop)->stop();  // a second signal: stop now
@@ -157,6 +179,11 @@ int run_service(const ServiceOptions& o) {
   std::fprintf(stderr, "thawd: serving the Lambda API on %s (state %s, %zu functions)\n",
                o.socket_path.c_str(), o.state_dir.c_str(), (*registry)->list().size());
   (*async)->start();  // events a previous run left queued
+  ops::WatchdogPinger watchdog;  // WatchdogSec= in packaging/thawd.service
+  if (auto every = watchdog.start(**loop)) {
+    std::fprintf(stderr, "thawd: systemd watchdog: WATCHDOG=1 every %lld ms\n",
+                 static_cast<long long>(every->count() / 1000));
+  }
   ::sd_notify(0, "READY=1");
 
   auto drain_started = std::chrono::steady_clock::time_point{};
@@ -169,10 +196,13 @@ int run_service(const ServiceOptions& o) {
     }
     bool timed_out = std::chrono::steady_clock::now() - drain_started >
                      std::chrono::seconds(o.drain_timeout_s);
-    bool idle = server->requests_in_progress() == 0 && (*async)->in_flight() == 0;
+    bool idle = server->requests_in_progress() == 0 && (*async)->in_flight() == 0 &&
+                (!tcp_server || tcp_server->requests_in_progress() == 0);
     if (idle || timed_out) break;
   }
   if (reap_op.in_flight) (*loop)->cancel(reap_op);
+  watchdog.stop();
+  agent_ops.stop();
   // Let the last replies reach their sockets.
   for (int i = 0; i < 20 && server->open_connections() > 0; ++i) (void)(*loop)->run_once(10);
   workers.reset();

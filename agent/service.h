@@ -26,7 +26,8 @@ struct ServiceOptions {
   bool use_cgroup = true;
   uint32_t drain_timeout_s = 30;
   uint32_t idle_timeout_s = 600;  // warm sandboxes idle this long are killed
-  std::optional<uint64_t> routing_seed;  // alias weights; unset: random per start
+  std::string tcp_listen;         // HOST:PORT of an extra TCP listener ("": none)
+  bool tcp_allow_remote = false;  // let --tcp-listen take a non-loopback address
   std::optional<uint64_t> routing_seed;  // alias weights; unset: random per start
   uint32_t async_threads = 4;             // threads running queued Event invokes
   uint32_t async_retry_base_ms = 60000;   // function-error retries after 1x, then 2x this

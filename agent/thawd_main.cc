@@ -83,9 +83,11 @@ int main(int argc, char** argv) {
                  "(Lambda: 60000); throttled ones from 1/60 of it, doubling")
       ->check(CLI::Range(1, 3600000));
   app.add_flag("--no-cgroup", no_cgroup, "run sandboxes without a memory cgroup");
-  app.add_option("--routing-seed", so.routing_seed,
-                 "seed of weighted alias routing (same seed, same version sequence); "
-                 "default: random per start");
+  app.add_option("--tcp-listen", so.tcp_listen,
+                 "also serve the API on HOST:PORT (loopback only: there is no authentication "
+                 "over TCP), e.g. 127.0.0.1:9000 for aws --endpoint-url");
+  app.add_flag("--tcp-allow-remote", so.tcp_allow_remote,
+               "let --tcp-listen bind a non-loopback address (put your own auth in front)");
   app.add_option("--routing-seed", so.routing_seed,
                  "seed of weighted alias routing (same seed, same version sequence); "
                  "default: random per start");

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include <boost/json.hpp>
@@ -153,6 +154,9 @@ void AgentOps::begin_drain(std::string source) {
   } else if (source == "signal") {
     drain_source_ = std::move(source);  // a signal drain outranks an API one
   }
+  // systemd shows it in `systemctl status thawd`; STOPPING=1 is only for
+  // SIGTERM (it makes systemd stop the unit), sent by service.cc.
+  ::sd_notifyf(0, "STATUS=draining (%s): new invokes get 503", drain_source_.c_str());
   if (view_.kill_idle) view_.kill_idle();
   update_timer();
 }
@@ -160,6 +164,7 @@ void AgentOps::begin_drain(std::string source) {
 bool AgentOps::cancel_drain() {
   if (drain_source_ == "signal") return false;
   drain_source_.clear();
+  ::sd_notify(0, "STATUS=serving");
   update_timer();
   return true;
 }

@@ -73,6 +73,8 @@ void flatten(const json::object& o, const std::string& prefix,
                std::any_of(v.as_array().begin(), v.as_array().end(),
                            [](const json::value& e) { return !is_scalar(e); })) {
       tables.emplace_back(key, &v.as_array());
+    } else if (v.is_array() && v.as_array().empty()) {
+      rows.emplace_back(key, "(none)");
     } else if (v.is_array()) {
       std::string joined;
       for (const auto& e : v.as_array()) joined += (joined.empty() ? "" : ", ") + scalar_text(e);
@@ -83,24 +85,53 @@ void flatten(const json::object& o, const std::string& prefix,
   }
 }
 
+// Splits a cell into display lines: newlines start a new line, tabs (the
+// REPORT line's separators) become two spaces so the columns stay aligned.
+std::vector<std::string> cell_lines(const std::string& cell) {
+  std::vector<std::string> lines(1);
+  for (char c : cell) {
+    if (c == '\n') {
+      lines.emplace_back();
+    } else if (c == '\t') {
+      lines.back() += "  ";
+    } else {
+      lines.back() += c;
+    }
+  }
+  if (lines.size() > 1 && lines.back().empty()) lines.pop_back();
+  return lines;
+}
+
 std::string box(std::string_view title, const std::vector<std::string>& header,
                 const std::vector<std::vector<std::string>>& rows) {
   size_t cols = header.empty() ? (rows.empty() ? 0 : rows[0].size()) : header.size();
   std::vector<size_t> width(cols, 0);
   auto measure = [&](const std::vector<std::string>& r) {
-    for (size_t c = 0; c < cols && c < r.size(); ++c) width[c] = std::max(width[c], r[c].size());
+    for (size_t c = 0; c < cols && c < r.size(); ++c) {
+      for (const auto& l : cell_lines(r[c])) width[c] = std::max(width[c], l.size());
+    }
   };
   measure(header);
   for (const auto& r : rows) measure(r);
   std::string rule = "+";
   for (size_t w : width) rule += std::string(w + 2, '-') + "+";
   auto line = [&](const std::vector<std::string>& r) {
-    std::string s = "|";
+    std::vector<std::vector<std::string>> cells;
+    size_t height = 1;
     for (size_t c = 0; c < cols; ++c) {
-      std::string cell = c < r.size() ? r[c] : "";
-      s += " " + cell + std::string(width[c] - cell.size(), ' ') + " |";
+      cells.push_back(cell_lines(c < r.size() ? r[c] : ""));
+      height = std::max(height, cells.back().size());
     }
-    return s + "\n";
+    std::string s;
+    for (size_t i = 0; i < height; ++i) {
+      s += "|";
+      for (size_t c = 0; c < cols; ++c) {
+        std::string cell = i < cells[c].size() ? cells[c][i] : "";
+        s += " " + cell + std::string(width[c] - cell.size(), ' ') + " |";
+      }
+      s += "\n";
+    }
+    return s;
   };
   std::string out = std::string(title) + "\n" + rule + "\n";
   if (!header.empty()) out += line(header) + rule + "\n";

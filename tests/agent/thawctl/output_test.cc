@@ -51,6 +51,14 @@ TEST(Output, TableShowsKeyValuesAndColumnsForLists) {
   }
 }
 
+TEST(Output, TableCellsKeepTheirLinesAndEmptyListsSayNone) {
+  auto v = json::parse(R"({"StatusCode":200,"LogResult":"START x\nREPORT a\tb\n","L":[]})");
+  std::string t = render_table("Invoke", v);
+  EXPECT_NE(t.find("| LogResult  | START x     |\n|            | REPORT a  b |\n"), std::string::npos)
+      << t;
+  EXPECT_NE(t.find("| L          | (none)      |"), std::string::npos) << t;
+}
+
 TEST(Output, TextIsTabSeparatedWithSectionPrefixes) {
   auto v = json::parse(R"({"StatusCode":200,"ExecutedVersion":"$LATEST"})");
   EXPECT_EQ(render_text(v), "$LATEST\t200\n") << "scalars in key order, as the AWS CLI";
