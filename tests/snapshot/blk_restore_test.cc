@@ -99,16 +99,8 @@ TEST_F(SnapshotTest, DiskReboundWithAnotherSizeIsAnnouncedToTheGuest) {
   sandbox::VmmConfig config = counter_config(path("before"));
   config.cmdline = "thaw.test=blk-resize";
   config.disks = {{make_patterned_disk(path("small.img"), 2048), false}};
-  int code = 0;
-  auto vmm = sandbox::build_machine(config, code);
-  ASSERT_TRUE(vmm.ok()) << vmm.error().message;
-  ASSERT_TRUE((*vmm)->start().ok());
-  ASSERT_TRUE(wait_for_text(config.serial_path, "blk-resize: disk 0 has 2048 sectors, generation 0;",
-                            seconds(30)))
-      << read_text(config.serial_path);
-  auto saved = save_snapshot(**vmm, path("snap"), SnapshotKind::kTest);
-  stop_vm(**vmm);
-  vmm->reset();
+  auto saved =
+      snapshot_when(config, "blk-resize: disk 0 has 2048 sectors, generation 0;", path("snap"));
   ASSERT_TRUE(saved.ok()) << saved.error().message;
 
   config.serial_path = path("after");

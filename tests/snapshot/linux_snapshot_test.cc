@@ -23,7 +23,7 @@ using std::chrono::seconds;
 
 TEST_F(SnapshotTest, LinuxUserspaceProcessKeepsRunningAfterRestore) {
   std::string why;
-  auto guest = counting_linux_guest(dir_, why);
+  auto guest = counting_linux_guest(dir_->path(), why);
   if (!guest) GTEST_SKIP() << why;
   sandbox::VmmConfig config = *guest;
   config.serial_path = path("boot.log");

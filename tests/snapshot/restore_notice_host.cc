@@ -43,10 +43,12 @@ Result<RestoreIdentity> fresh_restore_identity() {
 }
 
 Result<Frame> deliver_restore_notice(const std::string& uds_path, uint32_t port,
-                                     const RestoreIdentity& identity, int timeout_ms) {
+                                     const RestoreIdentity& identity, int timeout_ms,
+                                     std::chrono::steady_clock::time_point* connected_at) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   auto fd = connect_hybrid_vsock(uds_path, port, timeout_ms);
   if (!fd) return std::move(fd).error();
+  if (connected_at != nullptr) *connected_at = std::chrono::steady_clock::now();
   Frame notice;
   notice.type = FrameType::kRestoreNotice;
   notice.request_id = identity.sandbox_id;

@@ -6,6 +6,7 @@
 // other end.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -30,7 +31,10 @@ Result<RestoreIdentity> fresh_restore_identity();
 // Connects to `uds_path` for guest port `port` (thaw-init's is
 // kThawChannelVsockPort), sends `identity` as a kRestoreNotice frame and
 // returns the first frame the guest sends back, within `timeout_ms`.
+// `connected_at`, when given, receives the time the guest accepted the
+// connection (the VMM's "OK" line), for the benchmark's phases.
 Result<Frame> deliver_restore_notice(const std::string& uds_path, uint32_t port,
-                                     const RestoreIdentity& identity, int timeout_ms);
+                                     const RestoreIdentity& identity, int timeout_ms,
+                                     std::chrono::steady_clock::time_point* connected_at = nullptr);
 
 }  // namespace thaw::snapshot::testing

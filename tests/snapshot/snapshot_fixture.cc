@@ -58,16 +58,12 @@ void SnapshotTest::SetUp() {
   const char* guest = std::getenv("THAW_TEST_GUEST");
   ASSERT_TRUE(guest != nullptr && *guest) << "THAW_TEST_GUEST is not set; run through meson test";
   guest_ = guest;
-  std::string templ = "/tmp/thaw-snap-XXXXXX";
-  ASSERT_NE(::mkdtemp(templ.data()), nullptr);
-  dir_ = templ;
+  auto dir = testguest::TempDir::create();
+  ASSERT_TRUE(dir.ok()) << dir.error().message;
+  dir_.emplace(std::move(*dir));
 }
 
-void SnapshotTest::TearDown() {
-  if (dir_.empty()) return;
-  std::error_code ec;
-  std::filesystem::remove_all(dir_, ec);
-}
+void SnapshotTest::TearDown() { dir_.reset(); }
 
 sandbox::VmmConfig SnapshotTest::counter_config(const std::string& serial) const {
   sandbox::VmmConfig c;
@@ -85,23 +81,44 @@ void stop_vm(sandbox::Vmm& vmm) {
   vmm.wait();
 }
 
-Result<std::string> SnapshotTest::make_counter_snapshot(const std::string& snap_dir, int rounds) {
-  std::string serial = path("before-" + std::filesystem::path(snap_dir).filename().string());
+Result<std::string> SnapshotTest::snapshot_when(const sandbox::VmmConfig& config,
+                                                const std::string& text,
+                                                const std::string& snap_dir) {
   int code = 0;
-  auto vmm = sandbox::build_machine(counter_config(serial), code);
+  auto vmm = sandbox::build_machine(config, code);
   if (!vmm) return std::move(vmm).error();
   if (auto r = (*vmm)->start(); !r) return std::move(r).error();
-  // Round `rounds + 1` has begun printing: round `rounds` is complete.
-  if (!wait_for_text(serial, "counter: " + std::to_string(rounds + 1) + " ",
-                     std::chrono::seconds(30))) {
+  if (!wait_for_text(config.serial_path, text, std::chrono::seconds(30))) {
     stop_vm(**vmm);
-    return Error::format("the counter guest did not reach round {}: {}", rounds + 1,
-                         read_text(serial));
+    return Error::format("the guest did not print \"{}\" in 30 s: {}", text,
+                         read_text(config.serial_path));
   }
   auto saved = save_snapshot(**vmm, snap_dir, SnapshotKind::kTest);
   stop_vm(**vmm);
   if (!saved) return std::move(saved).error();
-  return read_text(serial);
+  return read_text(config.serial_path);
+}
+
+Result<std::string> SnapshotTest::make_counter_snapshot(const std::string& snap_dir, int rounds) {
+  std::string serial = path("before-" + std::filesystem::path(snap_dir).filename().string());
+  // Round `rounds + 1` has begun printing: round `rounds` is complete.
+  return snapshot_when(counter_config(serial), "counter: " + std::to_string(rounds + 1) + " ",
+                       snap_dir);
+}
+
+Result<SnapshotTest::CounterSnapshot> SnapshotTest::counter_snapshot() {
+  CounterSnapshot s;
+  s.dir = path("snap");
+  auto before = make_counter_snapshot(s.dir);
+  if (!before) return std::move(before).error();
+  s.before = std::move(*before);
+  std::string why;
+  s.last = check_counter_lines(s.before, why);
+  if (s.last < 3) {
+    return Error::format("the log before the snapshot ends at round {} ({}):\n{}", s.last, why,
+                         s.before);
+  }
+  return s;
 }
 
 }  // namespace thaw::snapshot::testing

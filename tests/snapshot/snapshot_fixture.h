@@ -1,6 +1,7 @@
 // Shared by the save/restore tests: a running test-guest VM built in this
-// process (the `counter` scenario of tests/guest), a private directory, and
-// the checks that say whether a restored guest continued exactly.
+// process (the `counter` scenario of tests/guest), a private directory (the
+// thaw-vmm tests' TempDir), and the checks that say whether a restored guest
+// continued exactly.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -8,10 +9,12 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "common/result.h"
 #include "sandbox/vmm/vmm.h"
+#include "tests/guest/vmm_process.h"
 
 namespace thaw::snapshot::testing {
 
@@ -41,15 +44,28 @@ class SnapshotTest : public ::testing::Test {
   void SetUp() override;
   void TearDown() override;
 
-  std::string path(const std::string& name) const { return dir_ + "/" + name; }
+  std::string path(const std::string& name) const { return dir_->file(name); }
   // The counter guest's VmmConfig with its serial log at `serial`.
   sandbox::VmmConfig counter_config(const std::string& serial) const;
-  // Boots the counter guest, lets it print round `rounds`, saves a snapshot
-  // into `snap_dir`, stops the VM. Returns the serial log up to the pause.
+  // Boots `config` in this process, waits until its serial log (the
+  // config's serial_path) holds `text`, saves a snapshot into `snap_dir`
+  // and stops the VM. Returns the serial log up to the pause.
+  Result<std::string> snapshot_when(const sandbox::VmmConfig& config, const std::string& text,
+                                    const std::string& snap_dir);
+  // snapshot_when for the counter guest once it printed round `rounds`.
   Result<std::string> make_counter_snapshot(const std::string& snap_dir, int rounds = 3);
 
+  // A counter snapshot in path("snap"), its serial log and its last
+  // complete round (checked against the LCG: at least 3).
+  struct CounterSnapshot {
+    std::string dir;
+    std::string before;
+    int last = 0;
+  };
+  Result<CounterSnapshot> counter_snapshot();
+
   std::string guest_;
-  std::string dir_;
+  std::optional<testguest::TempDir> dir_;
 };
 
 }  // namespace thaw::snapshot::testing

@@ -40,20 +40,20 @@ std::string run_restored(const sandbox::VmmConfig& config, const std::string& sn
 }
 
 TEST_F(SnapshotTest, CounterContinuesExactlyInANewVmm) {
-  std::string snap = path("snap");
-  auto before = make_counter_snapshot(snap);
-  ASSERT_TRUE(before.ok()) << before.error().message;
+  auto counter = counter_snapshot();
+  ASSERT_TRUE(counter.ok()) << counter.error().message;
+  const std::string& snap = counter->dir;
+  const std::string& before = counter->before;
+  int last = counter->last;
   std::string why;
-  int last = check_counter_lines(*before, why);
-  ASSERT_GE(last, 3) << why << "\n" << *before;
 
   std::string after = run_restored(counter_config(path("after")), snap, last + 3);
   // The restored log starts where the first one stopped, mid-line if the
   // pause fell inside one: together they are one unbroken run.
   EXPECT_EQ(after.find("thaw-test-guest"), std::string::npos) << "the guest booted again:\n"
                                                               << after;
-  int total = check_counter_lines(*before + after, why);
-  EXPECT_GE(total, last + 3) << why << "\nbefore:\n" << *before << "\nafter:\n" << after;
+  int total = check_counter_lines(before + after, why);
+  EXPECT_GE(total, last + 3) << why << "\nbefore:\n" << before << "\nafter:\n" << after;
 }
 
 // A machine with application processors still waiting for INIT/SIPI:
@@ -62,16 +62,9 @@ TEST_F(SnapshotTest, CounterContinuesOnAMachineWithSeveralVcpus) {
   std::string snap = path("snap");
   sandbox::VmmConfig config = counter_config(path("before"));
   config.vcpus = 3;
-  int code = 0;
-  auto vmm = sandbox::build_machine(config, code);
-  ASSERT_TRUE(vmm.ok()) << vmm.error().message;
-  ASSERT_TRUE((*vmm)->start().ok());
-  ASSERT_TRUE(wait_for_text(config.serial_path, "counter: 4 ", seconds(30)));
-  auto saved = save_snapshot(**vmm, snap, SnapshotKind::kTest);
-  stop_vm(**vmm);
-  vmm->reset();
+  auto saved = snapshot_when(config, "counter: 4 ", snap);
   ASSERT_TRUE(saved.ok()) << saved.error().message;
-  std::string before = read_text(config.serial_path), why;
+  std::string before = *saved, why;
   int last = check_counter_lines(before, why);
   ASSERT_GE(last, 3) << why;
   config.serial_path = path("after");
@@ -81,12 +74,12 @@ TEST_F(SnapshotTest, CounterContinuesOnAMachineWithSeveralVcpus) {
 
 // Without a machine in the restore's config, the snapshot's is used.
 TEST_F(SnapshotTest, MachineCanComeFromTheSnapshot) {
-  std::string snap = path("snap");
-  auto before = make_counter_snapshot(snap);
-  ASSERT_TRUE(before.ok()) << before.error().message;
+  auto counter = counter_snapshot();
+  ASSERT_TRUE(counter.ok()) << counter.error().message;
+  const std::string& snap = counter->dir;
+  const std::string& before = counter->before;
+  int last = counter->last;
   std::string why;
-  int last = check_counter_lines(*before, why);
-  ASSERT_GE(last, 3) << why;
   sandbox::VmmConfig config = counter_config(path("after"));
   config.mem_mib = 256;  // thaw-vmm's defaults, not the snapshot's 64
   config.cpu_model = config.cpu_model == sandbox::CpuModel::kPvm ? sandbox::CpuModel::kStandard
@@ -94,7 +87,7 @@ TEST_F(SnapshotTest, MachineCanComeFromTheSnapshot) {
   RestoreOptions options;
   options.machine_from_snapshot = true;
   std::string after = run_restored(config, snap, last + 2, options);
-  EXPECT_GE(check_counter_lines(*before + after, why), last + 2) << why;
+  EXPECT_GE(check_counter_lines(before + after, why), last + 2) << why;
 }
 
 // The snapshot directory holds a sparse memory file of the guest's RAM
@@ -128,16 +121,16 @@ TEST_F(SnapshotTest, SnapshotFilesAreSparseAndComplete) {
 // from the same point and computes the same rounds (the snapshot is not
 // consumed or changed by a restore; MAP_PRIVATE keeps guest writes private).
 TEST_F(SnapshotTest, SameSnapshotRestoresTwiceIdentically) {
-  std::string snap = path("snap");
-  auto before = make_counter_snapshot(snap);
-  ASSERT_TRUE(before.ok()) << before.error().message;
+  auto counter = counter_snapshot();
+  ASSERT_TRUE(counter.ok()) << counter.error().message;
+  const std::string& snap = counter->dir;
+  const std::string& before = counter->before;
+  int last = counter->last;
   std::string why;
-  int last = check_counter_lines(*before, why);
-  ASSERT_GE(last, 3) << why;
   std::string first = run_restored(counter_config(path("first")), snap, last + 2);
   std::string second = run_restored(counter_config(path("second")), snap, last + 2);
-  EXPECT_GE(check_counter_lines(*before + first, why), last + 2) << why;
-  EXPECT_GE(check_counter_lines(*before + second, why), last + 2) << why;
+  EXPECT_GE(check_counter_lines(before + first, why), last + 2) << why;
+  EXPECT_GE(check_counter_lines(before + second, why), last + 2) << why;
 }
 
 // The control socket's snapshot op runs on the VMM's IO loop thread; a
@@ -169,12 +162,12 @@ TEST_F(SnapshotTest, SnapshotTakenOnTheIoLoopThreadRestores) {
 
 // A restored VM can itself be snapshotted and restored again.
 TEST_F(SnapshotTest, RestoredVmSnapshotsAgain) {
-  std::string snap = path("snap");
-  auto before = make_counter_snapshot(snap);
-  ASSERT_TRUE(before.ok()) << before.error().message;
+  auto counter = counter_snapshot();
+  ASSERT_TRUE(counter.ok()) << counter.error().message;
+  const std::string& snap = counter->dir;
+  const std::string& before = counter->before;
+  int last = counter->last;
   std::string why;
-  int last = check_counter_lines(*before, why);
-  ASSERT_GE(last, 3) << why;
 
   auto restored = restore_machine(counter_config(path("middle")), snap);
   ASSERT_TRUE(restored.ok()) << restored.error().message;
@@ -187,22 +180,22 @@ TEST_F(SnapshotTest, RestoredVmSnapshotsAgain) {
   stop_vm(vmm);
   ASSERT_TRUE(saved.ok()) << saved.error().message;
   std::string middle = read_text(path("middle"));
-  int mid = check_counter_lines(*before + middle, why);
+  int mid = check_counter_lines(before + middle, why);
   ASSERT_GE(mid, last + 2) << why;
 
   std::string after = run_restored(counter_config(path("after")), snap2, mid + 2);
-  EXPECT_GE(check_counter_lines(*before + middle + after, why), mid + 2) << why;
+  EXPECT_GE(check_counter_lines(before + middle + after, why), mid + 2) << why;
 }
 
 // The working set recorded on one restore is prefetched by the next, which
 // still continues exactly; with prefetch off the file is ignored.
 TEST_F(SnapshotTest, WorkingSetRecordedOnceIsPrefetchedLater) {
-  std::string snap = path("snap");
-  auto before = make_counter_snapshot(snap);
-  ASSERT_TRUE(before.ok()) << before.error().message;
+  auto counter = counter_snapshot();
+  ASSERT_TRUE(counter.ok()) << counter.error().message;
+  const std::string& snap = counter->dir;
+  const std::string& before = counter->before;
+  int last = counter->last;
   std::string why;
-  int last = check_counter_lines(*before, why);
-  ASSERT_GE(last, 3) << why;
 
   auto restored = restore_machine(counter_config(path("recording")), snap);
   ASSERT_TRUE(restored.ok()) << restored.error().message;
@@ -232,7 +225,7 @@ TEST_F(SnapshotTest, WorkingSetRecordedOnceIsPrefetchedLater) {
     EXPECT_EQ(report.pre_faulted_pages, 0u);
     EXPECT_NE(report.pre_fault_skipped.find("KVM_CAP_PRE_FAULT_MEMORY"), std::string::npos);
   }
-  EXPECT_GE(check_counter_lines(*before + after, why), last + 2) << why;
+  EXPECT_GE(check_counter_lines(before + after, why), last + 2) << why;
 
   RestoreOptions off;
   off.prefetch_working_set = false;
@@ -240,7 +233,7 @@ TEST_F(SnapshotTest, WorkingSetRecordedOnceIsPrefetchedLater) {
   EXPECT_EQ(report.prefetched.pages_read + report.prefetched.pages_written, 0u);
   EXPECT_EQ(report.pre_faulted_pages, 0u);
   EXPECT_TRUE(report.pre_fault_skipped.empty()) << "nothing to pre-fault without a working set";
-  EXPECT_GE(check_counter_lines(*before + plain, why), last + 2) << why;
+  EXPECT_GE(check_counter_lines(before + plain, why), last + 2) << why;
 }
 
 TEST_F(SnapshotTest, CorruptWorkingSetRefusesTheRestoreUnlessPrefetchIsOff) {

@@ -24,17 +24,8 @@ TEST_F(SnapshotTest, ListeningGuestTalksOverTheNewSocketAfterRestore) {
   sandbox::VmmConfig config = counter_config(serial);
   config.cmdline = "thaw.test=vsock-listen thaw.port=5000";
   config.vsock_uds = path("before.sock");
-  {
-    int code = 0;
-    auto vmm = sandbox::build_machine(config, code);
-    ASSERT_TRUE(vmm.ok()) << vmm.error().message;
-    ASSERT_TRUE((*vmm)->start().ok());
-    ASSERT_TRUE(wait_for_text(serial, "vsock: listening on port 5000", seconds(30)))
-        << read_text(serial);
-    auto saved = save_snapshot(**vmm, snap, SnapshotKind::kTest);
-    stop_vm(**vmm);
-    ASSERT_TRUE(saved.ok()) << saved.error().message;
-  }
+  auto saved = snapshot_when(config, "vsock: listening on port 5000", snap);
+  ASSERT_TRUE(saved.ok()) << saved.error().message;
   // The old VMM's socket is gone with it: only the new one can reach the guest.
   ::unlink(config.vsock_uds.c_str());
 
@@ -78,18 +69,9 @@ TEST_F(SnapshotTest, EachRestoreGetsItsOwnRestoreNoticeFirst) {
   config.cmdline = "thaw.test=restore-notice thaw.step=" + std::to_string(kCounterStep) +
                    " thaw.after=2";
   config.vsock_uds = path("before.sock");
-  {
-    int code = 0;
-    auto vmm = sandbox::build_machine(config, code);
-    ASSERT_TRUE(vmm.ok()) << vmm.error().message;
-    ASSERT_TRUE((*vmm)->start().ok());
-    ASSERT_TRUE(wait_for_text(config.serial_path, "counter: 3 ", seconds(30)))
-        << read_text(config.serial_path);
-    auto saved = save_snapshot(**vmm, snap, SnapshotKind::kTest);
-    stop_vm(**vmm);
-    ASSERT_TRUE(saved.ok()) << saved.error().message;
-  }
-  std::string before = read_text(config.serial_path), why;
+  auto saved = snapshot_when(config, "counter: 3 ", snap);
+  ASSERT_TRUE(saved.ok()) << saved.error().message;
+  std::string before = *saved, why;
   int last = check_counter_lines(before, why);
   ASSERT_GE(last, 2) << why << before;
   ASSERT_EQ(before.find("restore-notice: sandbox"), std::string::npos) << before;
