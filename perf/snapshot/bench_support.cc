@@ -77,6 +77,23 @@ std::string exchange_restore_notice(const std::string& vsock_uds, int timeout_ms
   return "";
 }
 
+Result<TimedRestore> timed_restore(const sandbox::VmmConfig& config, const std::string& snap,
+                                   const RestoreOptions& options, const SerialPipe& pipe,
+                                   int timeout_ms) {
+  TimedRestore out;
+  long flt0 = minflt();
+  out.start = Clock::now();
+  auto restored = restore_machine(config, snap, options);
+  if (!restored) return std::move(restored).error();
+  out.restored = Clock::now();
+  out.machine = std::move(*restored);
+  (void)out.machine.vmm->start();
+  out.output = pipe.wait_first_byte(timeout_ms);
+  out.first_output = Clock::now();
+  out.faults = minflt() - flt0;
+  return out;
+}
+
 std::string record_working_set(const sandbox::VmmConfig& config, const std::string& snap,
                                SerialPipe& pipe, int timeout_ms) {
   RestoreOptions plain;

@@ -46,6 +46,20 @@ struct SerialPipe {
   void close();
 };
 
+// One in-process restore up to the guest's first serial byte on `pipe`:
+// restore_machine, start, wait. The times are taken before the restore,
+// once it returned and at the first byte; `output` is false when none came
+// within `timeout_ms`. `faults` are this process's minor faults meanwhile.
+struct TimedRestore {
+  RestoredMachine machine;
+  Clock::time_point start, restored, first_output;
+  bool output = false;
+  long faults = 0;
+};
+Result<TimedRestore> timed_restore(const sandbox::VmmConfig& config, const std::string& snap,
+                                   const RestoreOptions& options, const SerialPipe& pipe,
+                                   int timeout_ms);
+
 // The agent's first exchange after a restore: a fresh restore notice over
 // hybrid vsock, answered by the guest's restore-done frame. Empty on
 // success, else what went wrong. `connected_at` as deliver_restore_notice's.

@@ -48,33 +48,28 @@ void BM_Restore(benchmark::State& state) {
       state.SkipWithError("mkfifo failed");
       return;
     }
-    long flt0 = minflt();
-    auto t0 = Clock::now();
-    auto restored = restore_machine(guest_config(f.guest, pipe->path, uds), f.snap, options);
-    if (!restored) {
-      state.SkipWithError(restored.error().message.c_str());
-      pipe->close();
+    auto run = timed_restore(guest_config(f.guest, pipe->path, uds), f.snap, options, *pipe, 10000);
+    pipe->close();
+    if (!run) {
+      state.SkipWithError(run.error().message.c_str());
       return;
     }
-    auto t1 = Clock::now();
-    (void)restored->vmm->start();
-    bool out = pipe->wait_first_byte(10000);
-    auto t2 = Clock::now();
-    pipe->close();
-    Clock::time_point accepted = t2;
-    std::string error = out ? exchange_restore_notice(uds, 10000, &accepted)
-                            : "the restored guest printed nothing in 10 s";
+    const RestoredMachine& restored = run->machine;
+    auto t1 = run->restored;
+    Clock::time_point accepted = run->first_output;
+    std::string error = run->output ? exchange_restore_notice(uds, 10000, &accepted)
+                                    : "the restored guest printed nothing in 10 s";
     auto t3 = Clock::now();
-    faults += static_cast<double>(minflt() - flt0);
+    faults += static_cast<double>(run->faults);
     state.PauseTiming();
-    restored->vmm->request_stop(sandbox::kExitClean, "measured");
-    restored->vmm->wait();
+    restored.vmm->request_stop(sandbox::kExitClean, "measured");
+    restored.vmm->wait();
     state.ResumeTiming();
     if (!error.empty()) {
       state.SkipWithError(error.c_str());
       return;
     }
-    const RestoreTimings& t = restored->timings;
+    const RestoreTimings& t = restored.timings;
     read_state.push_back(micros(t.read_state_ns));
     map.push_back(micros(t.map_memory_ns));
     prefetch.push_back(micros(t.prefetch_ns));
@@ -82,12 +77,12 @@ void BM_Restore(benchmark::State& state) {
     devices.push_back(micros(t.devices_ns));
     set_state.push_back(micros(t.set_state_ns));
     pre_fault.push_back(micros(t.pre_fault_ns));
-    first_out.push_back(micros_between(t1, t2));
+    first_out.push_back(micros_between(t1, run->first_output));
     connected.push_back(micros_between(t1, accepted));
     first_frame.push_back(micros_between(t1, t3));
-    total.push_back(micros_between(t0, t3));
-    pre_faulted += static_cast<double>(restored->pre_faulted_pages);
-    pre_fault_skipped = restored->pre_fault_skipped;
+    total.push_back(micros_between(run->start, t3));
+    pre_faulted += static_cast<double>(restored.pre_faulted_pages);
+    pre_fault_skipped = restored.pre_fault_skipped;
   }
   report_percentiles(state, "read_state", read_state);
   report_percentiles(state, "map_memory", map);

@@ -80,35 +80,29 @@ void BM_RestoreLinux(benchmark::State& state) {
     auto pipe = SerialPipe::create(fixture().dir + "/linux.fifo");
     sandbox::VmmConfig c = f.config;
     c.serial_path = pipe->path;
-    long flt0 = minflt();
-    auto t0 = Clock::now();
-    auto restored = restore_machine(c, f.snap, options);
-    if (!restored) {
-      state.SkipWithError(restored.error().message.c_str());
+    auto run = timed_restore(c, f.snap, options, *pipe, 30000);
+    if (!run) {
+      state.SkipWithError(run.error().message.c_str());
       pipe->close();
       return;
     }
-    auto t1 = Clock::now();
-    (void)restored->vmm->start();
-    bool out = pipe->wait_first_byte(30000);
-    auto t2 = Clock::now();
-    faults += static_cast<double>(minflt() - flt0);
-    pages += static_cast<double>(restored->prefetched.pages_read + restored->prefetched.pages_written);
+    const RestoredMachine& restored = run->machine;
+    faults += static_cast<double>(run->faults);
+    pages += static_cast<double>(restored.prefetched.pages_read + restored.prefetched.pages_written);
     state.PauseTiming();
-    restored->vmm->request_stop(sandbox::kExitClean, "measured");
+    restored.vmm->request_stop(sandbox::kExitClean, "measured");
     pipe->close();
-    restored->vmm->wait();
-    restored->vmm.reset();
+    restored.vmm->wait();
     state.ResumeTiming();
-    if (!out) {
+    if (!run->output) {
       state.SkipWithError("the restored Linux guest printed nothing in 30 s");
       return;
     }
-    restore_us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
-    prefetch_us.push_back(static_cast<double>(restored->timings.prefetch_ns) / 1000.0);
-    create_us.push_back(static_cast<double>(restored->timings.create_vm_ns) / 1000.0);
-    set_us.push_back(static_cast<double>(restored->timings.set_state_ns) / 1000.0);
-    first_out.push_back(std::chrono::duration<double, std::micro>(t2 - t1).count());
+    restore_us.push_back(micros_between(run->start, run->restored));
+    prefetch_us.push_back(micros(restored.timings.prefetch_ns));
+    create_us.push_back(micros(restored.timings.create_vm_ns));
+    set_us.push_back(micros(restored.timings.set_state_ns));
+    first_out.push_back(micros_between(run->restored, run->first_output));
   }
   state.counters["restore_p50_us"] = percentile(restore_us, 0.50);
   state.counters["restore_p99_us"] = percentile(restore_us, 0.99);

@@ -56,6 +56,20 @@ class ThawVmmRestore : public SnapshotTest {
     return read_text(path("boot.log"));
   }
 
+  // Stops the restored VMM `p` over `api` and checks it exited 0 and that
+  // its serial log `log` continues `before` exactly to round `at_least`.
+  void stop_and_check_continuation(VmmProcess& p, const std::string& api, const std::string& log,
+                                   const std::string& before, int at_least) {
+    ASSERT_TRUE(control_request(api, R"({"op":"stop"})").ok());
+    auto e = p.wait(seconds(30));
+    ASSERT_TRUE(e.ok()) << e.error().message;
+    EXPECT_EQ(e->exit_code, 0) << e->stderr_text;
+    std::string after = read_text(log), why;
+    EXPECT_EQ(after.find("thaw-test-guest"), std::string::npos) << "the guest booted again:\n"
+                                                                << after;
+    EXPECT_GE(check_counter_lines(before + after, why), at_least) << why << "\n" << before << after;
+  }
+
   Result<testguest::VmmExit> restore_expecting_exit(const std::vector<std::string>& args) {
     auto p = VmmProcess::start(vmm_, args, path("restore.log"), path("restore.err"));
     if (!p.ok()) return std::move(p).error();
@@ -96,13 +110,7 @@ TEST_F(ThawVmmRestore, FreshProcessContinuesTheCounterExactly) {
   ASSERT_TRUE(restored.ok()) << restored.error().message;
   ASSERT_TRUE(restored->wait_for_serial("counter: " + std::to_string(last + 4) + " ", seconds(30)).ok())
       << restored->serial() << read_text(path("after.err"));
-  ASSERT_TRUE(control_request(api, R"({"op":"stop"})").ok());
-  auto e = restored->wait(seconds(30));
-  ASSERT_TRUE(e.ok()) << e.error().message;
-  EXPECT_EQ(e->exit_code, 0) << e->stderr_text;
-  std::string after = read_text(path("after.log"));
-  EXPECT_EQ(after.find("thaw-test-guest"), std::string::npos) << "the guest booted again:\n" << after;
-  EXPECT_GE(check_counter_lines(before + after, why), last + 3) << why << "\n" << before << after;
+  stop_and_check_continuation(*restored, api, path("after.log"), before, last + 3);
 }
 
 TEST_F(ThawVmmRestore, RefusedSnapshotsExitOneWithTheReason) {
@@ -214,13 +222,7 @@ TEST_F(ThawVmmRestore, StandbyTakesARestoreAndTheGuestContinuesExactly) {
   ASSERT_FALSE(again.ok());
   EXPECT_NE(again.error().message.find("restored a snapshot already"), std::string::npos)
       << again.error().message;
-  ASSERT_TRUE(control_request(api, R"({"op":"stop"})").ok());
-  auto e = standby->wait(seconds(30));
-  ASSERT_TRUE(e.ok()) << e.error().message;
-  EXPECT_EQ(e->exit_code, 0) << e->stderr_text;
-  std::string after = read_text(path("standby.log"));
-  EXPECT_EQ(after.find("thaw-test-guest"), std::string::npos) << "the guest booted again:\n" << after;
-  EXPECT_GE(check_counter_lines(before + after, why), last + 2) << why << "\n" << before << after;
+  stop_and_check_continuation(*standby, api, path("standby.log"), before, last + 2);
 }
 
 TEST_F(ThawVmmRestore, RestoreOpIsOnlyForStandbys) {
