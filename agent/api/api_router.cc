@@ -116,13 +116,7 @@ void ApiRouter::run_blocking(std::function<HttpResponse()> work, HttpReply reply
 void ApiRouter::handle(HttpRequest& req, HttpReply reply) {
   ApiPath p = split_target(sv(req.target()));
   const auto method = req.method();
-  if (p.segments.size() == 3 && p.segments[0] == "agent" && p.segments[1] == "v1" &&
-      p.segments[2] == "health" && method == http::verb::get) {
-    return reply(json_response(200, json::object{{"status", "ok"},
-                                                 {"functions", registry_.list().size()},
-                                                 {"idle_sandboxes", pool_.idle_sandboxes()},
-                                                 {"busy_sandboxes", pool_.busy_sandboxes()}}));
-  }
+  // /agent/v1/* (health, capacity, ...) is answered before this by agent/ops/.
   if (async_ && AsyncInvocations::is_config_path(p)) {
     return async_->handle_config(req, p, std::move(reply));
   }
