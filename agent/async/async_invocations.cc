@@ -88,4 +88,20 @@ void AsyncInvocations::enqueue(const std::string& function, const std::string& q
       std::move(reply));
 }
 
+void AsyncInvocations::forget_function(const std::string& function, const std::string& qualifier) {
+  workers_.submit([this, function, qualifier] {
+    std::lock_guard lock(config_mu_);
+    Result<void> done = Ok();
+    if (qualifier.empty()) {
+      done = configs_->remove_function(function);
+    } else if (auto removed = configs_->remove(function, qualifier); !removed) {
+      done = std::move(removed).error();
+    }
+    if (!done) {
+      std::fprintf(stderr, "thawd: removing the event invoke configs of %s: %s\n",
+                   function.c_str(), done.error().message.c_str());
+    }
+  });
+}
+
 }  // namespace thaw::agent

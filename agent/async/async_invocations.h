@@ -45,6 +45,11 @@ class AsyncInvocations {
   void enqueue(const std::string& function, const std::string& qualifier, std::string payload,
                HttpReply reply);
 
+  // DeleteFunction: drops the function's event invoke configs (all of them,
+  // or the one qualifier's), as Lambda does, so a function re-created under
+  // the name starts with none. Any thread; the file work runs on a worker.
+  void forget_function(const std::string& function, const std::string& qualifier = "");
+
   static bool is_config_path(const ApiPath& path);
   // Put/Get/Update/Delete/ListFunctionEventInvokeConfig(s).
   void handle_config(const HttpRequest& request, const ApiPath& path, HttpReply reply);

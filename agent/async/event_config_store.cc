@@ -141,4 +141,10 @@ Result<bool> EventConfigStore::remove(const std::string& function, const std::st
   return true;
 }
 
+Result<void> EventConfigStore::remove_function(const std::string& function) {
+  std::lock_guard lock(mu_);
+  if (configs_.erase(function) == 0) return Ok();
+  return persist(function);  // no configs left: unlinks the file
+}
+
 }  // namespace thaw::agent

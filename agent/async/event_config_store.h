@@ -29,6 +29,8 @@ class EventConfigStore {
                    const EventInvokeConfig& config);
   // False when there was none.
   Result<bool> remove(const std::string& function, const std::string& qualifier);
+  // Every qualifier's config (DeleteFunction without a qualifier).
+  Result<void> remove_function(const std::string& function);
 
   const std::vector<std::string>& load_warnings() const { return warnings_; }
 
