@@ -92,6 +92,11 @@ struct RestoredMachine : RestoreReport {
 // reset and every disk re-reads its size (the guest is told if it changed).
 // A working-set file that is corrupt or recorded for another memory size
 // refuses the restore (delete it, or restore with prefetch off).
+// The restore notice (fresh entropy, wall clock, new sandbox id) is not
+// sent here nor by thaw-vmm, which never speaks the frame protocol: the
+// agent sends it as the first frame on the re-connected vsock channel, the
+// sandbox id in the frame's request id (tests/snapshot/restore_notice_host.h
+// plays that part against the test guest).
 Result<RestoredMachine> restore_machine(const sandbox::VmmConfig& config, const std::string& dir,
                                         const RestoreOptions& options = {});
 // The same; on failure `failure_code` says whose fault it was, as
