@@ -4,6 +4,7 @@
 // store's atomic persistence and reload.
 #include "agent/async/event_invoke_config.h"
 
+#include <filesystem>
 #include <fstream>
 
 #include <boost/json.hpp>
@@ -155,6 +156,14 @@ TEST(AsyncEventConfigStore, PersistsAtomicallyAndReloads) {
   EXPECT_NE((*store)->load_warnings()[0].find("broken.json"), std::string::npos);
   EXPECT_NE((*store)->load_warnings()[0].find("less than or equal to 2"), std::string::npos)
       << (*store)->load_warnings()[0];
+  // DeleteFunction: every qualifier's config goes, on disk too.
+  auto c = parse_event_invoke_config("{}", nullptr);
+  ASSERT_TRUE(c);
+  ASSERT_TRUE((*store)->put("orders", "7", *c));
+  ASSERT_TRUE((*store)->remove_function("orders"));
+  EXPECT_TRUE((*store)->list("orders").empty());
+  EXPECT_FALSE(std::filesystem::exists(dir + "/event-invoke-config/orders.json"));
+  EXPECT_TRUE((*store)->remove_function("never-configured"));
   remove_tree(dir);
 }
 
