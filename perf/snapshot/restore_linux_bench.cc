@@ -46,7 +46,11 @@ const LinuxFixture& linux_fixture() {
     while (Clock::now() < deadline) {
       std::ifstream in(f.config.serial_path);
       std::string log((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-      if (log.find("tick 5 pid 1\n") != std::string::npos) break;
+      // The console ends lines in "\r\n" (a tty) or "\n".
+      if (log.find("tick 5 pid 1\n") != std::string::npos ||
+          log.find("tick 5 pid 1\r\n") != std::string::npos) {
+        break;
+      }
       std::this_thread::sleep_for(std::chrono::microseconds(200));
     }
     auto saved = save_snapshot(**vmm, f.snap, SnapshotKind::kBase);
