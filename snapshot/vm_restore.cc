@@ -337,16 +337,18 @@ Result<RestoreReport> restore_into_standby(Vmm& standby, const VmmConfig& bindin
   config.vsock_uds = bindings.vsock_uds;
   config.vsock_cid = bindings.vsock_cid;
   config.serial_path = bindings.serial_path;
-  RestoreReport out;
-  out.timings.read_state_ns = now_ns() - t0;
-  auto loaded =
-      load_snapshot(std::move(*state), config, dir, options, standby.supported_cpuid(), out);
-  if (!loaded) {
-    return std::move(loaded).error().context(
+  // The fix for a machine mismatch is another standby, not other options.
+  if (auto r = check_machine(state->machine, config, standby.supported_cpuid()); !r) {
+    return std::move(r).error().context(dir).context(
         fmt::format("this standby thaw-vmm was started with --mem {} --vcpus {} --cpu-model {}; "
                     "send the snapshot to a standby started with the snapshot's",
                     config.mem_mib, config.vcpus, sandbox::cpu_model_name(config.cpu_model)));
   }
+  RestoreReport out;
+  out.timings.read_state_ns = now_ns() - t0;
+  auto loaded =
+      load_snapshot(std::move(*state), config, dir, options, standby.supported_cpuid(), out);
+  if (!loaded) return std::move(loaded).error();
   // From here on the standby holds this snapshot's memory: a failure spends it.
   standby_spent = true;
   if (auto r = standby.complete_standby(std::move(loaded->memory), config); !r) {
