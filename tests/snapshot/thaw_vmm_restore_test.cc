@@ -94,6 +94,26 @@ class ThawVmmRestore : public SnapshotTest {
                          read_text(path(name + ".err")));
   }
 
+  // Starts standby NAME with `args`, expects `request` refused with every
+  // one of `needles` in the reason, and stops it: it exits 0, unspent.
+  void expect_standby_refusal(const std::string& name, const std::vector<std::string>& args,
+                              const std::string& request,
+                              std::initializer_list<std::string> needles) {
+    auto standby = start_standby(name, args);
+    ASSERT_TRUE(standby.ok()) << standby.error().message;
+    std::string api = path(name + ".sock");
+    auto refused = control_request(api, request);
+    ASSERT_FALSE(refused.ok()) << request << " was accepted";
+    for (const std::string& needle : needles) {
+      EXPECT_NE(refused.error().message.find(needle), std::string::npos)
+          << "want \"" << needle << "\" in: " << refused.error().message;
+    }
+    ASSERT_TRUE(control_request(api, R"({"op":"stop"})").ok());
+    auto e = standby->wait(seconds(30));
+    ASSERT_TRUE(e.ok()) << e.error().message;
+    EXPECT_EQ(e->exit_code, 0) << e->stderr_text;
+  }
+
   std::string vmm_;
 };
 
@@ -168,42 +188,15 @@ TEST_F(ThawVmmRestore, StandbyTakesARestoreAndTheGuestContinuesExactly) {
   ASSERT_GE(last, 3) << why << before;
 
   std::string request = R"({"op":"restore","dir":")" + snap + R"("})";
-  {
-    std::string api = path("standby-vcpus.sock");
-    auto standby = start_standby("standby-vcpus", {"--mem", "64", "--vcpus", "2"});
-    ASSERT_TRUE(standby.ok()) << standby.error().message;
-    auto refused = control_request(api, request);
-    ASSERT_FALSE(refused.ok());
-    EXPECT_NE(refused.error().message.find("snapshot has 1 vCPU(s) but the restore asks for "
-                                           "--vcpus 2"),
-              std::string::npos)
-        << refused.error().message;
-    EXPECT_NE(refused.error().message.find("this standby thaw-vmm was started with --mem 64 "
-                                           "--vcpus 2"),
-              std::string::npos)
-        << refused.error().message;
-    ASSERT_TRUE(control_request(api, R"({"op":"stop"})").ok());
-    auto e = standby->wait(seconds(30));
-    ASSERT_TRUE(e.ok()) << e.error().message;
-    EXPECT_EQ(e->exit_code, 0) << e->stderr_text;
-  }
-  {
-    std::string api = path("standby-mem.sock");
-    auto standby = start_standby("standby-mem", {"--mem", "128"});
-    ASSERT_TRUE(standby.ok()) << standby.error().message;
-    auto refused = control_request(api, request);
-    ASSERT_FALSE(refused.ok());
-    EXPECT_NE(refused.error().message.find("snapshot has 67108864 bytes of guest RAM but the "
-                                           "restore asks for --mem 128 MiB"),
-              std::string::npos)
-        << refused.error().message;
-    refused = control_request(api, R"({"op":"restore","dir":")" + snap + R"(","disk":[]})");
-    ASSERT_FALSE(refused.ok());
-    EXPECT_NE(refused.error().message.find("restore has unknown field"), std::string::npos)
-        << refused.error().message;
-    ASSERT_TRUE(control_request(api, R"({"op":"stop"})").ok());
-    ASSERT_TRUE(standby->wait(seconds(30)).ok());
-  }
+  expect_standby_refusal("standby-vcpus", {"--mem", "64", "--vcpus", "2"}, request,
+                         {"snapshot has 1 vCPU(s) but the restore asks for --vcpus 2",
+                          "this standby thaw-vmm was started with --mem 64 --vcpus 2"});
+  expect_standby_refusal(
+      "standby-mem", {"--mem", "128"}, request,
+      {"snapshot has 67108864 bytes of guest RAM but the restore asks for --mem 128 MiB"});
+  expect_standby_refusal("standby-field", {"--mem", "64"},
+                         R"({"op":"restore","dir":")" + snap + R"(","disk":[]})",
+                         {"restore has unknown field"});
   std::string api = path("standby.sock");
   auto standby = start_standby("standby", {"--mem", "64"});
   ASSERT_TRUE(standby.ok()) << standby.error().message;
