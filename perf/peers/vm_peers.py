@@ -10,7 +10,9 @@ reboot on PVM hosts (its firmware's 32-bit code is not emulated) and hangs,
 so the script kills each VM once it has what it measures.
 
   usage: vm_peers.py --thaw-vmm PATH --guest-dir DIR --out DIR [--restores N]
-                     [--vmlinux] [--boot-timeout S] [--check]
+                     [--vmlinux] [--boot-timeout S] [--no-boot] [--cache DIR] [--check]
+Each boot's snapshot is kept under --cache (per guest build), so a run whose
+boots are skipped (--no-boot) or too slow still compares restores.
 Writes OUT/vm_peers.json and OUT/vm_peers.md. --check only verifies that
 the peers can run here (and says why not) without booting anything.
 """
@@ -18,6 +20,7 @@ import argparse
 import json
 import os
 import pathlib
+import re
 import shutil
 import signal
 import socket
@@ -50,6 +53,24 @@ def wait_for_marker(path, proc, timeout):
             return False
         time.sleep(0.02)
     return False
+
+
+def store_in_cache(src, dst):
+    """Replaces dst with a copy of src (a file or a directory)."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(dst.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    (shutil.copytree if src.is_dir() else shutil.copy2)(src, tmp)
+    if dst.is_dir():
+        shutil.rmtree(dst)
+    os.replace(tmp, dst)
+
+
+def guest_progress(path):
+    """The last kernel timestamp on a serial log: how far a slow boot got."""
+    stamps = re.findall(rb"^\[\s*([0-9]+\.[0-9]+)\]", pathlib.Path(path).read_bytes(), re.M) \
+        if pathlib.Path(path).exists() else []
+    return f"guest clock at {float(stamps[-1]):.0f} s" if stamps else "no kernel output"
 
 
 def kill(proc):
@@ -132,8 +153,9 @@ def qemu_boot_and_save(g, work):
     try:
         qmp = Qmp(str(qmp_path))
         if not wait_for_marker(serial, proc, boot_timeout):
-            raise RuntimeError("QEMU did not reach the marker; serial: " + tail(serial) +
-                               " stderr: " + tail(work / "qemu-boot.err"))
+            raise RuntimeError(f"QEMU did not reach the marker within {boot_timeout} s "
+                               f"({guest_progress(serial)}, load {os.getloadavg()[0]:.1f}); "
+                               f"stderr: {tail(work / 'qemu-boot.err', 200)}")
         boot = time.monotonic() - start
         qmp.execute("stop")
         qmp.execute("migrate", uri=f"exec:cat > {state}")
@@ -195,8 +217,9 @@ def vmm_boot(vmm, g, work, kernel, snapshot_dir=None):
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=open(work / f"vmm-boot-{kernel}.err", "wb"))
     try:
         if not wait_for_marker(serial, proc, boot_timeout):
-            raise RuntimeError(f"thaw-vmm ({kernel}) did not reach the marker; serial: {tail(serial)} "
-                               f"stderr: {tail(work / f'vmm-boot-{kernel}.err')}")
+            raise RuntimeError(f"thaw-vmm ({kernel}) did not reach the marker within {boot_timeout} s "
+                               f"({guest_progress(serial)}, load {os.getloadavg()[0]:.1f}); "
+                               f"stderr: {tail(work / f'vmm-boot-{kernel}.err', 200)}")
         boot = time.monotonic() - start
         if snapshot_dir:
             vmm_control(api, {"op": "snapshot", "dir": str(snapshot_dir)})
@@ -260,6 +283,10 @@ def main():
                    help="also boot thaw-vmm from vmlinux (what it boots on PVM: no decompressor)")
     p.add_argument("--boot-timeout", type=int, default=BOOT_TIMEOUT_S, help="seconds per boot")
     p.add_argument("--check", action="store_true", help="only check the peers can run")
+    p.add_argument("--no-boot", action="store_true", help="skip the boots; restore cached snapshots")
+    p.add_argument("--cache", default=os.path.join(os.environ.get("THAW_CACHE", os.path.expanduser("~/.cache/thaw")),
+                                                   "perf-peers"),
+                   help="where each boot's snapshot is kept for later restores (per guest build)")
     args = p.parse_args()
     global boot_timeout
     boot_timeout = args.boot_timeout
@@ -284,16 +311,29 @@ def main():
                 except Exception as e:  # one peer failing must not hide the other's figures
                     result["errors"].append(f"{name} boot: {e}")
 
-            threads = [threading.Thread(target=boot, args=("qemu", lambda: qemu_boot_and_save(g, work))),
-                       threading.Thread(target=boot, args=("thaw-vmm", lambda: (vmm_boot(
-                           args.thaw_vmm, g, work, "bzImage", work / "vmm-snap"), work / "vmm-snap")))]
+            threads = [] if args.no_boot else [
+                threading.Thread(target=boot, args=("qemu", lambda: qemu_boot_and_save(g, work))),
+                threading.Thread(target=boot, args=("thaw-vmm", lambda: (vmm_boot(
+                    args.thaw_vmm, g, work, "bzImage", work / "vmm-snap"), work / "vmm-snap")))]
             for t in threads:
                 t.start()
             for t in threads:
                 t.join()
-            result["boots ran concurrently"] = True
-            for name, (seconds, state) in sorted(boots.items()):
-                result[f"{name} boot bzImage (s)"] = seconds
+            result["boots ran concurrently"] = not args.no_boot
+            cache = pathlib.Path(args.cache) / g.name
+            for name in ("qemu", "thaw-vmm"):
+                cached = cache / ("qemu.state" if name == "qemu" else "vmm-snap")
+                if name in boots:
+                    seconds, state = boots[name]
+                    result[f"{name} boot bzImage (s)"] = seconds
+                    store_in_cache(state, cached)
+                elif cached.exists():
+                    # No boot this run (skipped or too slow): restore the
+                    # snapshot an earlier run saved; restore is host-side work.
+                    state = cached
+                    result[f"{name} restore source"] = f"cached snapshot {cached} ({time.ctime(cached.stat().st_mtime)})"
+                else:
+                    continue
                 try:
                     restores = [qemu_restore(g, work, state, i) if name == "qemu"
                                 else vmm_restore(args.thaw_vmm, work, state, i) for i in range(args.restores)]
@@ -321,6 +361,9 @@ def main():
                       f"{fmt_s(result['thaw-vmm boot vmlinux (s)'])} |")
         rs = lambda r: f"p50 {r['p50_ms']:.1f} ms (min {r['min_ms']:.1f}, max {r['max_ms']:.1f}, n={r['n']})" if r else "n/a"
         md.append(f"| restore to running | {rs(result.get('qemu restore'))} | {rs(result.get('thaw-vmm restore'))} |")
+        for name in ("qemu", "thaw-vmm"):
+            if f"{name} restore source" in result:
+                md.append(f"\n{name}: no boot this run; restored the {result[name + ' restore source']}")
         md += ["", "Boot time on PVM is emulated guest-kernel time (not representative of hardware KVM); "
                "restore is host-side work. " + result["qemu"]]
     for e in result["errors"]:

@@ -101,9 +101,11 @@ Result<ColdResult> run_cold(const Target& target, const std::string& payload, ui
     auto fields = parse_report_fields(log ? std::string_view(reinterpret_cast<const char*>(log->data()),
                                                              log->size())
                                           : std::string_view());
-    if (!fields.contains("Init Duration")) {
-      return Error::format("sample {} of {} was not a cold start: its REPORT line ({}) has no Init "
-                           "Duration; is another client invoking it?",
+    // A cold start reports Init Duration, or Restore Duration when restored
+    // from a snapshot (Lambda SnapStart's REPORT has no Init Duration).
+    if (!fields.contains("Init Duration") && !fields.contains("Restore Duration")) {
+      return Error::format("sample {} of {} was not a cold start: its REPORT line ({}) has neither "
+                           "Init Duration nor Restore Duration; is another client invoking it?",
                            i, name, log ? "present" : "missing X-Amz-Log-Result");
     }
     uint64_t accounted = 0;

@@ -39,12 +39,14 @@ struct Worker {
       }
       client.emplace(std::move(*c));
     }
-    auto r = invoke_once(*client, function, payload);
+    auto r = client->call("POST", Target::invoke_path(function), payload);
     if (!r) {
       note_error(r.error().message);
-      if (r.error().sys_errno != 0 || r.error().message.find("closed") != std::string::npos) {
-        client.reset();
-      }
+      client.reset();  // a transport error leaves the connection unusable
+      return false;
+    }
+    if (auto failure = invoke_failure(*r, function)) {
+      note_error(*failure);
       return false;
     }
     ++result.ok;
@@ -81,18 +83,23 @@ void LoadResult::merge(const LoadResult& other) {
   if (first_error.empty()) first_error = other.first_error;
 }
 
+std::optional<std::string> invoke_failure(const HttpResult& r, const std::string& function) {
+  if (r.status != 200) {
+    return fmt::format("Invoke {} answered {}: {}", function, r.status, r.body.substr(0, 300));
+  }
+  if (!r.header("X-Amz-Function-Error").empty()) {
+    return fmt::format("Invoke {} returned a function error: {}", function, r.body.substr(0, 300));
+  }
+  return std::nullopt;
+}
+
 Result<HttpResult> invoke_once(UdsHttpClient& client, const std::string& function,
                                const std::string& payload, bool tail_log) {
   std::vector<std::pair<std::string, std::string>> headers;
   if (tail_log) headers.emplace_back("X-Amz-Log-Type", "Tail");
   auto r = client.call("POST", Target::invoke_path(function), payload, headers);
   if (!r) return r.error();
-  if (r->status != 200) {
-    return Error::format("Invoke {} answered {}: {}", function, r->status, r->body.substr(0, 300));
-  }
-  if (!r->header("X-Amz-Function-Error").empty()) {
-    return Error::format("Invoke {} returned a function error: {}", function, r->body.substr(0, 300));
-  }
+  if (auto failure = invoke_failure(*r, function)) return Error{*failure, 0};
   return r;
 }
 

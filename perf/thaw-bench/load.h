@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "common/result.h"
@@ -49,8 +50,10 @@ Result<LoadResult> run_closed_loop(const Target& target, const std::string& func
 Result<LoadResult> run_open_loop(const Target& target, const std::string& function,
                                  const std::string& payload, const OpenLoopOptions& options);
 
-// One invoke on `client`: 200 without X-Amz-Function-Error, or an error
-// naming the status and the start of the body.
+// Why an Invoke response is not a success (a status other than 200, or
+// X-Amz-Function-Error), naming the status and the start of the body.
+std::optional<std::string> invoke_failure(const HttpResult& response, const std::string& function);
+// One invoke on `client`: the response when invoke_failure() finds nothing.
 Result<HttpResult> invoke_once(UdsHttpClient& client, const std::string& function,
                                const std::string& payload, bool tail_log = false);
 
