@@ -8,6 +8,7 @@
 #include <boost/json.hpp>
 
 #include "agent/api/function_config.h"
+#include "agent/api/json_fields.h"
 #include "common/file_util.h"
 
 namespace thaw::agent {
@@ -20,16 +21,13 @@ constexpr uint32_t kRecordVersion = 1;
 constexpr size_t kMaxRecordBytes = 1u << 20;
 
 Result<std::map<std::string, EventInvokeConfig>> decode_record(std::span<const uint8_t> bytes) {
-  boost::system::error_code ec;
-  json::value doc = json::parse(
-      std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()), ec);
-  if (ec) return Error::format("not JSON: {}", ec.message());
-  if (!doc.is_object()) return Error::format("not a JSON object");
-  auto* version = doc.as_object().if_contains("record_version");
+  auto doc = parse_record_object(bytes);
+  if (!doc) return std::move(doc).error();
+  auto* version = doc->if_contains("record_version");
   if (version == nullptr || !version->is_int64() || version->as_int64() != kRecordVersion) {
     return Error::format("record_version is not {}", kRecordVersion);
   }
-  auto* configs = doc.as_object().if_contains("configs");
+  auto* configs = doc->if_contains("configs");
   if (configs == nullptr || !configs->is_object()) return Error::format("'configs' is not an object");
   std::map<std::string, EventInvokeConfig> out;
   for (const auto& [qualifier, value] : configs->as_object()) {

@@ -1,10 +1,11 @@
 #include "agent/async/event_invoke_config.h"
 
 #include <chrono>
-#include <set>
 
 #include <boost/json.hpp>
 #include <fmt/format.h>
+
+#include "agent/api/json_fields.h"
 
 namespace thaw::agent {
 namespace json = boost::json;
@@ -59,19 +60,6 @@ std::optional<ApiError> read_int(const json::object& o, std::string_view key, in
   return std::nullopt;
 }
 
-std::optional<ApiError> check_keys(const json::object& o, std::string_view where,
-                                   const std::set<std::string_view>& known) {
-  for (const auto& [k, v] : o) {
-    if (!known.contains(std::string_view(k))) {
-      std::string list;
-      for (auto n : known) list += (list.empty() ? "" : ", ") + std::string(n);
-      return invalid_content(
-          fmt::format("unknown field '{}' in {}; accepted: {}", std::string_view(k), where, list));
-    }
-  }
-  return std::nullopt;
-}
-
 // DestinationConfig.OnSuccess / OnFailure: {"Destination": "..."} or {}.
 std::optional<ApiError> read_destination(const json::object& dc, std::string_view key,
                                          std::string& out) {
@@ -83,7 +71,7 @@ std::optional<ApiError> read_destination(const json::object& dc, std::string_vie
     return std::nullopt;
   }
   if (!v->is_object()) return invalid_content(fmt::format("'{}' must be a JSON object", where));
-  if (auto e = check_keys(v->as_object(), where, {"Destination"})) return e;
+  if (auto e = check_known_fields(v->as_object(), {"Destination"}, where)) return e;
   auto* d = v->as_object().if_contains("Destination");
   if (d == nullptr || d->is_null()) {
     out.clear();
@@ -154,15 +142,12 @@ ApiResult<Destination> parse_destination(std::string_view s) {
 ApiResult<EventInvokeConfig> parse_event_invoke_config(std::string_view body,
                                                        const EventInvokeConfig* base) {
   if (body.empty()) body = "{}";
-  boost::system::error_code ec;
-  json::value doc = json::parse(body, ec);
-  if (ec) {
-    return invalid_content(fmt::format("the request body is not valid JSON: {}", ec.message()));
-  }
-  if (!doc.is_object()) return invalid_content("the request body must be a JSON object");
-  const json::object& o = doc.as_object();
-  if (auto e = check_keys(o, "the event invoke config",
-                          {"MaximumRetryAttempts", "MaximumEventAgeInSeconds", "DestinationConfig"})) {
+  auto doc = parse_json_object(body);
+  if (!doc) return doc.error();
+  const json::object& o = *doc;
+  if (auto e = check_known_fields(
+          o, {"MaximumRetryAttempts", "MaximumEventAgeInSeconds", "DestinationConfig"},
+          "the event invoke config")) {
     return *e;
   }
   EventInvokeConfig c = base ? *base : EventInvokeConfig{};
@@ -176,7 +161,7 @@ ApiResult<EventInvokeConfig> parse_event_invoke_config(std::string_view body,
   if (auto* dc = o.if_contains("DestinationConfig"); dc != nullptr && !dc->is_null()) {
     if (!dc->is_object()) return invalid_content("'DestinationConfig' must be a JSON object");
     const json::object& d = dc->as_object();
-    if (auto e = check_keys(d, "DestinationConfig", {"OnSuccess", "OnFailure"})) return *e;
+    if (auto e = check_known_fields(d, {"OnSuccess", "OnFailure"}, "DestinationConfig")) return *e;
     if (auto e = read_destination(d, "OnSuccess", c.on_success)) return *e;
     if (auto e = read_destination(d, "OnFailure", c.on_failure)) return *e;
   }

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "agent/api/function_config.h"
+#include "agent/api/json_fields.h"
 
 namespace thaw::agent {
 namespace json = boost::json;
@@ -82,13 +83,9 @@ Result<QueuedEvent> decode_event(std::span<const uint8_t> bytes) {
     return Error::format("the event is {} bytes, over the limit of {}", bytes.size(),
                          kMaxEventFileBytes);
   }
-  boost::system::error_code ec;
-  json::value doc = json::parse(std::string_view(reinterpret_cast<const char*>(bytes.data()),
-                                                 bytes.size()),
-                                ec);
-  if (ec) return Error::format("not JSON: {}", ec.message());
-  if (!doc.is_object()) return Error::format("not a JSON object");
-  const json::object& o = doc.as_object();
+  auto doc = parse_record_object(bytes);
+  if (!doc) return std::move(doc).error();
+  const json::object& o = *doc;
   auto version = get_uint(o, "record_version");
   if (!version) return std::move(version).error();
   if (*version != kEventRecordVersion) {
@@ -110,6 +107,7 @@ Result<QueuedEvent> decode_event(std::span<const uint8_t> bytes) {
   }
   if (auto bad = check_function_name(e.function)) return Error{bad->message};
   if (e.qualifier.empty()) return Error::format("'qualifier' is empty");
+  boost::system::error_code ec;
   json::parse(e.payload, ec);
   if (ec) return Error::format("'payload' is not JSON: {}", ec.message());
   for (auto [key, out] : {std::pair<std::string_view, uint64_t*>{"enqueued_ms", &e.enqueued_ms},
