@@ -7,6 +7,8 @@
 #include <charconv>
 #include <thread>
 
+#include <fmt/format.h>
+
 #include "common/file_util.h"
 
 namespace thaw {
@@ -95,8 +97,13 @@ Result<Cgroup> Cgroup::create(const std::string& name, uint64_t limit_bytes) {
 }
 
 Cgroup::Cgroup(Cgroup&& o) noexcept
-    : path_(std::move(o.path_)), version_(o.version_), procs_fd_(std::move(o.procs_fd_)) {
+    : path_(std::move(o.path_)),
+      cpu_path_(std::move(o.cpu_path_)),
+      version_(o.version_),
+      procs_fd_(std::move(o.procs_fd_)),
+      cpu_procs_fd_(std::move(o.cpu_procs_fd_)) {
   o.path_.clear();
+  o.cpu_path_.clear();
 }
 
 Cgroup& Cgroup::operator=(Cgroup&& o) noexcept {
@@ -104,8 +111,11 @@ Cgroup& Cgroup::operator=(Cgroup&& o) noexcept {
     remove();
     path_ = std::move(o.path_);
     o.path_.clear();
+    cpu_path_ = std::move(o.cpu_path_);
+    o.cpu_path_.clear();
     version_ = o.version_;
     procs_fd_ = std::move(o.procs_fd_);
+    cpu_procs_fd_ = std::move(o.cpu_procs_fd_);
   }
   return *this;
 }
@@ -126,14 +136,49 @@ Result<CgroupUsage> Cgroup::usage() const {
   return u;
 }
 
-void Cgroup::remove() {
-  if (path_.empty()) return;
-  procs_fd_.reset();
-  // The last process may still be leaving: retry briefly, then give up.
-  for (int i = 0; i < 50 && ::rmdir(path_.c_str()) < 0 && errno == EBUSY; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+Result<void> Cgroup::limit_cpu(double cpus) {
+  if (path_.empty()) return Error::format("limit_cpu on a cgroup that was not created");
+  constexpr uint64_t kPeriodUs = 100000;
+  constexpr uint64_t kMinQuotaUs = 1000;  // the kernel's floor for cfs quota
+  auto quota = static_cast<uint64_t>(cpus * static_cast<double>(kPeriodUs));
+  if (quota < kMinQuotaUs) quota = kMinQuotaUs;
+  if (version_ == Version::kV2) {
+    std::string base = path_.substr(0, path_.rfind("/thaw/"));
+    (void)write_text(base + "/cgroup.subtree_control", "+cpu");
+    if (auto ok = write_text(base + "/thaw/cgroup.subtree_control", "+cpu"); !ok) {
+      return ok.error().context("enabling the cpu controller for thaw sandboxes (cgroup v2)");
+    }
+    return write_text(path_ + "/cpu.max", fmt::format("{} {}", quota, kPeriodUs));
   }
-  path_.clear();
+  const std::string v1 = "/sys/fs/cgroup/cpu";
+  if (::access((v1 + "/cgroup.procs").c_str(), F_OK) != 0) {
+    return Error::format("no cgroup cpu controller (looked for {}); mount the v1 cpu hierarchy or "
+                         "use cgroup v2 with the cpu controller",
+                         v1);
+  }
+  ::mkdir((v1 + "/thaw").c_str(), 0755);
+  std::string dir = v1 + "/thaw/" + path_.substr(path_.rfind('/') + 1);
+  if (::mkdir(dir.c_str(), 0755) < 0) return Error::from_errno("mkdir {}", dir);
+  cpu_path_ = dir;
+  if (auto ok = write_text(dir + "/cpu.cfs_period_us", std::to_string(kPeriodUs)); !ok) return ok;
+  if (auto ok = write_text(dir + "/cpu.cfs_quota_us", std::to_string(quota)); !ok) return ok;
+  auto fd = open_file(dir + "/cgroup.procs", O_WRONLY | O_CLOEXEC);
+  if (!fd) return std::move(fd).error();
+  cpu_procs_fd_ = std::move(*fd);
+  return Ok();
+}
+
+void Cgroup::remove() {
+  procs_fd_.reset();
+  cpu_procs_fd_.reset();
+  // The last process may still be leaving: retry briefly, then give up.
+  for (std::string* p : {&path_, &cpu_path_}) {
+    if (p->empty()) continue;
+    for (int i = 0; i < 50 && ::rmdir(p->c_str()) < 0 && errno == EBUSY; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    p->clear();
+  }
 }
 
 }  // namespace thaw

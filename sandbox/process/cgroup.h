@@ -1,6 +1,7 @@
-// A memory-limited cgroup for one process sandbox. Works on cgroup v2
-// (/sys/fs/cgroup or the hybrid /sys/fs/cgroup/unified) when it has the
-// memory controller, else on the v1 memory hierarchy; detected at runtime.
+// A memory-limited cgroup for one process sandbox, optionally with a CPU
+// bandwidth cap. Works on cgroup v2 (/sys/fs/cgroup or the hybrid
+// /sys/fs/cgroup/unified) when it has the memory controller, else on the v1
+// memory hierarchy (and the v1 cpu hierarchy for the cap); detected at runtime.
 #pragma once
 
 #include <cstdint>
@@ -35,13 +36,23 @@ class Cgroup {
   // exec means the limit covers the sandbox from its first instruction.
   int procs_fd() const { return procs_fd_.get(); }
   Result<CgroupUsage> usage() const;
+  // Caps the group at `cpus` CPUs with CFS bandwidth control (quota = cpus x
+  // the 100 ms period; Documentation/scheduler/sched-bwc.rst): cpu.max on
+  // v2, cpu.cfs_quota_us in a sibling group of the v1 cpu hierarchy. Call
+  // before the sandbox process starts.
+  Result<void> limit_cpu(double cpus);
+  // v1 only: the cpu group's cgroup.procs, which the child joins as well
+  // (else -1).
+  int cpu_procs_fd() const { return cpu_procs_fd_.get(); }
   // Removes the (empty) cgroup; called by the destructor too.
   void remove();
 
  private:
   std::string path_;
+  std::string cpu_path_;  // v1: the sibling group in the cpu hierarchy
   Version version_ = Version::kV2;
   UniqueFd procs_fd_;
+  UniqueFd cpu_procs_fd_;
 };
 
 }  // namespace thaw

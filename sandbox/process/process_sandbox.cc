@@ -32,10 +32,11 @@ constexpr const char* kStartSteps[] = {"",           "join cgroup",   "make moun
                                        "execve"};
 
 // Child side of clone3(): only async-signal-safe calls until execve.
-[[noreturn]] void child_main(int channel, int procs_fd, const sock_fprog* filter,
-                             char* const* argv, int report_w) {
+[[noreturn]] void child_main(int channel, int procs_fd, int cpu_procs_fd,
+                             const sock_fprog* filter, char* const* argv, int report_w) {
   auto die = [report_w](int step) { ExecReport::fail(report_w, step); };
   if (procs_fd >= 0 && ::write(procs_fd, "0", 1) != 1) die(1);
+  if (cpu_procs_fd >= 0 && ::write(cpu_procs_fd, "0", 1) != 1) die(1);
   // Mount events must never leak to the host (systemd makes "/" shared).
   if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) < 0) die(2);
   if (::sethostname("sandbox", 7) < 0) die(3);
@@ -90,6 +91,11 @@ Result<void> ProcessSandbox::start(const InitConfig& config_in) {
     auto cg = Cgroup::create(name, uint64_t{config_in.memory_mb} << 20);
     if (!cg) return std::move(cg).error().context("process sandbox cgroup");
     cgroup_ = std::move(*cg);
+    if (options_.cpu_limit) {
+      if (auto cpu = cgroup_->limit_cpu(config_in.memory_mb / kMemoryMbPerCpu); !cpu) {
+        return std::move(cpu).error().context("process sandbox CPU share");
+      }
+    }
   }
   std::string stage = fmt::format("{}/thaw-{}", options_.work_dir, name);
   if (::mkdir(stage.c_str(), 0700) < 0) return Error::from_errno("mkdir {}", stage);
@@ -119,7 +125,8 @@ Result<void> ProcessSandbox::start(const InitConfig& config_in) {
   long pid = ::syscall(SYS_clone3, &args, sizeof args);
   if (pid < 0) return Error::from_errno("clone3 with new PID/mount/net/IPC/UTS namespaces");
   if (pid == 0) {
-    child_main(guest_end.get(), cgroup_ ? cgroup_->procs_fd() : -1, bpf.empty() ? nullptr : &filter,
+    child_main(guest_end.get(), cgroup_ ? cgroup_->procs_fd() : -1,
+               cgroup_ ? cgroup_->cpu_procs_fd() : -1, bpf.empty() ? nullptr : &filter,
                argv.data(), report->child_fd());
   }
   pid_ = static_cast<pid_t>(pid);

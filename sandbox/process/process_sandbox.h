@@ -18,6 +18,9 @@
 
 namespace thaw {
 
+// Lambda gives a function one vCPU's worth of CPU time per 1769 MB.
+inline constexpr double kMemoryMbPerCpu = 1769.0;
+
 struct ProcessSandboxOptions {
   std::string init_path;            // the thaw-init binary
   std::string seccomp_policy_path;  // sandbox/process/seccomp-policy.txt; empty: no filter
@@ -30,6 +33,9 @@ struct ProcessSandboxOptions {
   uint64_t tmp_size_mb = 512;       // /tmp tmpfs size (Lambda's default ephemeral storage)
   std::string work_dir = "/tmp";    // where the staging mount point is created
   bool use_cgroup = true;           // memory limit = InitConfig.memory_mb
+  // With use_cgroup: CPU capped in proportion to memory like Lambda
+  // (kMemoryMbPerCpu MB = one CPU: 128 MB gets 7% of a CPU).
+  bool cpu_limit = true;
 };
 
 class ProcessSandbox : public Sandbox {

@@ -5,6 +5,8 @@
 // timeouts, layers at /opt, and the settings surviving a restart.
 #include <dirent.h>
 
+#include <sstream>
+
 #include "tests/agent/thawd_harness.h"
 
 namespace thaw::agent::testing {
@@ -178,7 +180,9 @@ TEST_F(SandboxConcurrency, ProvisionedSandboxesAreReadyBeforeAnyInvoke) {
   auto st = provisioned("GET", "prov", "1").json();
   EXPECT_EQ(st.at("AllocatedProvisionedConcurrentExecutions"), 2);
   EXPECT_EQ(st.at("AvailableProvisionedConcurrentExecutions"), 2);
-  EXPECT_EQ(health_count("idle_sandboxes"), 2) << "two sandboxes exist before any invoke";
+  // /agent/v1/health counts idle provisioned sandboxes apart from on-demand ones.
+  EXPECT_EQ(health_count("provisioned_sandboxes"), 2) << "two sandboxes exist before any invoke";
+  EXPECT_EQ(health_count("idle_sandboxes"), 0);
   EXPECT_EQ(sandbox_pids().size(), 2u);
 
   r = invoke("prov", R"({"p":1})", "X-Amz-Log-Type: Tail\r\n", "1");
@@ -190,7 +194,7 @@ TEST_F(SandboxConcurrency, ProvisionedSandboxesAreReadyBeforeAnyInvoke) {
   EXPECT_NE(tail_text.find("START RequestId: "), std::string::npos) << tail_text;
   EXPECT_NE(tail_text.find("Version: 1"), std::string::npos) << tail_text;
   EXPECT_EQ(tail_text.find("Init Duration"), std::string::npos) << tail_text;
-  EXPECT_EQ(health_count("idle_sandboxes"), 2) << "the provisioned sandbox is warm again";
+  EXPECT_EQ(health_count("provisioned_sandboxes"), 2) << "the provisioned sandbox is warm again";
 
   // One dies: the pool replaces it.
   auto pids = sandbox_pids();
@@ -204,10 +208,10 @@ TEST_F(SandboxConcurrency, ProvisionedSandboxesAreReadyBeforeAnyInvoke) {
   // Idle reaping never takes provisioned sandboxes.
   stop(SIGTERM);
   start({"--idle-timeout", "1"});
-  ASSERT_TRUE(eventually([&] { return health_count("idle_sandboxes") == 2; }, 30))
+  ASSERT_TRUE(eventually([&] { return health_count("provisioned_sandboxes") == 2; }, 30))
       << "provisioned again after a restart";
   std::this_thread::sleep_for(std::chrono::milliseconds(2500));
-  EXPECT_EQ(health_count("idle_sandboxes"), 2);
+  EXPECT_EQ(health_count("provisioned_sandboxes"), 2);
 
   r = provisioned("GET", "prov", "");
   EXPECT_EQ(r.status, 400u) << "Get needs a Qualifier: " << r.body;
@@ -215,7 +219,7 @@ TEST_F(SandboxConcurrency, ProvisionedSandboxesAreReadyBeforeAnyInvoke) {
   ASSERT_EQ(r.status, 200u) << r.body;
   EXPECT_EQ(r.json().at("ProvisionedConcurrencyConfigs").as_array().size(), 1u);
   EXPECT_EQ(provisioned("DELETE", "prov", "1").status, 204u);
-  EXPECT_TRUE(eventually([&] { return health_count("idle_sandboxes") == 0; }, 10));
+  EXPECT_TRUE(eventually([&] { return sandbox_pids().empty(); }, 10));
 }
 
 TEST_F(SandboxConcurrency, SettingsSurviveARestart) {
@@ -233,6 +237,52 @@ TEST_F(SandboxConcurrency, SettingsSurviveARestart) {
   start();
   EXPECT_NE(log_text().find("ignoring concurrency settings"), std::string::npos) << log_text();
   EXPECT_EQ(request("GET", "/2019-09-30/functions/keep/concurrency").body, "{}");
+}
+
+// The sandbox's cgroup file `leaf` in the hierarchy holding `controller`
+// (v1: "memory:/thaw/sbx-..."; v2: "0::/thaw/sbx-...").
+std::string cgroup_value(pid_t pid, const std::string& controller, const std::string& leaf) {
+  std::istringstream in(read_text("/proc/" + std::to_string(pid) + "/cgroup"));
+  std::string line;
+  while (std::getline(in, line)) {
+    size_t a = line.find(':'), b = line.find(':', a + 1);
+    std::string controllers = line.substr(a + 1, b - a - 1), path = line.substr(b + 1);
+    for (const std::string& root : {"/sys/fs/cgroup/" + controller, std::string("/sys/fs/cgroup"),
+                                    std::string("/sys/fs/cgroup/unified")}) {
+      bool v1 = ("," + controllers + ",").find("," + controller + ",") != std::string::npos;
+      if ((v1 || controllers.empty()) && std::filesystem::exists(root + path + "/" + leaf)) {
+        std::string v = read_text(root + path + "/" + leaf);
+        while (!v.empty() && v.back() == '\n') v.pop_back();
+        return v;
+      }
+    }
+  }
+  return "";
+}
+
+TEST_F(SandboxConcurrency, MemorySizeSetsTheMemoryLimitAndAProportionalCpuShare) {
+  ASSERT_EQ(create_echo("small", {{"MemorySize", 128}}).status, 201u);
+  ASSERT_EQ(create_echo("onecpu", {{"MemorySize", 1769}}).status, 201u);
+  ASSERT_EQ(invoke("small", "{}").status, 200u);
+  auto pids = sandbox_pids();
+  ASSERT_EQ(pids.size(), 1u);
+  std::string mem = cgroup_value(pids[0], "memory", "memory.limit_in_bytes");
+  if (mem.empty()) mem = cgroup_value(pids[0], "memory", "memory.max");
+  EXPECT_EQ(mem, std::to_string(128ull << 20));
+  std::string quota = cgroup_value(pids[0], "cpu", "cpu.cfs_quota_us");
+  std::string v2 = cgroup_value(pids[0], "cpu", "cpu.max");
+  // 128 / 1769 of a 100 ms period.
+  EXPECT_TRUE(quota == "7235" || v2 == "7235 100000") << "v1 '" << quota << "' v2 '" << v2 << "'";
+
+  ASSERT_EQ(invoke("onecpu", "{}").status, 200u);
+  pids = sandbox_pids();
+  ASSERT_EQ(pids.size(), 2u);
+  for (pid_t pid : pids) {
+    quota = cgroup_value(pid, "cpu", "cpu.cfs_quota_us");
+    v2 = cgroup_value(pid, "cpu", "cpu.max");
+    if (quota == "7235" || v2 == "7235 100000") continue;
+    EXPECT_TRUE(quota == "100000" || v2 == "100000 100000") << "v1 '" << quota << "' v2 '" << v2 << "'";
+  }
 }
 
 TEST_F(SandboxConcurrency, LayersAreStackedAtOptLaterLayersWin) {

@@ -31,6 +31,11 @@
 
 namespace thaw::agent::testing {
 
+inline std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
 struct ZipEntry {
   std::string name;
   std::string text;
@@ -165,10 +170,6 @@ class ThawdHarness : public ::testing::Test {
   std::string log_text() const { return read_text(dir_ + "/thawd.log"); }
   std::string function_log(const std::string& name) const {
     return read_text(dir_ + "/state/logs/" + name + ".log");
-  }
-  static std::string read_text(const std::string& path) {
-    std::ifstream in(path);
-    return {std::istreambuf_iterator<char>(in), {}};
   }
 
   // One request on a fresh connection (Connection: close).
