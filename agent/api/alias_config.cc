@@ -175,11 +175,9 @@ std::string encode_alias_record(const Alias& a) {
 }
 
 Result<Alias> decode_alias_record(std::span<const uint8_t> bytes) {
-  boost::system::error_code ec;
-  json::value doc = json::parse(
-      std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()), ec);
-  if (ec || !doc.is_object()) return Error::format("not a JSON object ({})", ec.message());
-  const json::object& o = doc.as_object();
+  auto doc = parse_record_object(bytes);
+  if (!doc) return std::move(doc).error();
+  const json::object& o = *doc;
   Alias a;
   try {
     if (o.at("record_version").to_number<int64_t>() != kAliasRecordVersion) {

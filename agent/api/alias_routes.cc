@@ -16,9 +16,6 @@ bool handle_alias_routes(const RouteContext& ctx, const ApiPath& p, HttpRequest&
   }
   const std::string name = p.segments[2];
   const auto method = req.method();
-  auto answer = [&ctx, &reply](std::function<HttpResponse()> work) {
-    ctx.run_blocking(std::move(work), std::move(reply));
-  };
   if (p.segments.size() == 4) {
     if (method == http::verb::get) {
       reply(reply_with(ctx.registry.list_aliases(name, query_param(p.query, "FunctionVersion")), 200,
@@ -30,14 +27,10 @@ bool handle_alias_routes(const RouteContext& ctx, const ApiPath& p, HttpRequest&
       return true;
     }
     if (method != http::verb::post) return false;
-    auto parsed = parse_create_alias(req.body());
-    if (!parsed) {
-      reply(render_api_error(parsed.error()));
-      return true;
-    }
-    answer([&registry = ctx.registry, name, request = std::move(*parsed)]() {
-      return reply_with(registry.create_alias(name, request), 201, alias_json);
-    });
+    run_parsed(ctx, parse_create_alias(req.body()), reply,
+               [&registry = ctx.registry, name](AliasRequest& r) {
+                 return reply_with(registry.create_alias(name, r), 201, alias_json);
+               });
     return true;
   }
   const std::string alias = p.segments[4];
@@ -46,22 +39,18 @@ bool handle_alias_routes(const RouteContext& ctx, const ApiPath& p, HttpRequest&
     return true;
   }
   if (method == http::verb::delete_) {
-    answer([&registry = ctx.registry, name, alias]() {
-      auto removed = registry.remove_alias(name, alias);
-      if (!removed) return render_api_error(removed.error());
-      return HttpResponse{204, {}, {}};
-    });
+    ctx.run_blocking(
+        [&registry = ctx.registry, name, alias]() {
+          return reply_no_content(registry.remove_alias(name, alias));
+        },
+        std::move(reply));
     return true;
   }
   if (method != http::verb::put) return false;
-  auto parsed = parse_update_alias(alias, req.body());
-  if (!parsed) {
-    reply(render_api_error(parsed.error()));
-    return true;
-  }
-  answer([&registry = ctx.registry, name, request = std::move(*parsed)]() {
-    return reply_with(registry.update_alias(name, request), 200, alias_json);
-  });
+  run_parsed(ctx, parse_update_alias(alias, req.body()), reply,
+             [&registry = ctx.registry, name](AliasRequest& r) {
+               return reply_with(registry.update_alias(name, r), 200, alias_json);
+             });
   return true;
 }
 

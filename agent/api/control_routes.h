@@ -6,6 +6,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 
 #include <boost/json/value.hpp>
@@ -32,6 +33,23 @@ template <typename T, typename ToJson>
 HttpResponse reply_with(ApiResult<T> result, unsigned status, ToJson to_json) {
   if (!result) return render_api_error(result.error());
   return json_reply(status, to_json(*result));
+}
+
+// 204 (a Delete*) or the error.
+template <typename T>
+HttpResponse reply_no_content(const ApiResult<T>& result) {
+  if (!result) return render_api_error(result.error());
+  return HttpResponse{204, {}, {}};
+}
+
+// Answers a parse error at once; otherwise runs `work(parsed)` (returning
+// the HttpResponse) on a worker thread. Mutations persist records (fsync),
+// so they never run on the loop.
+template <typename Parsed, typename Work>
+void run_parsed(const RouteContext& ctx, ApiResult<Parsed> parsed, HttpReply& reply, Work work) {
+  if (!parsed) return reply(render_api_error(parsed.error()));
+  auto shared = std::make_shared<Parsed>(std::move(*parsed));
+  ctx.run_blocking([shared, work = std::move(work)]() { return work(*shared); }, std::move(reply));
 }
 
 // PUT .../functions/NAME/code, PUT|GET .../functions/NAME/configuration.

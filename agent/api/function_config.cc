@@ -200,18 +200,7 @@ ApiResult<CreateFunctionRequest> parse_create_function(std::string_view body) {
   }
   if (auto e = validate_function_config(c)) return *e;
 
-  auto* code = o.if_contains("Code");
-  if (code == nullptr || code->is_null()) return invalid_parameter("Code is required (Code.ZipFile)");
-  if (!code->is_object()) return invalid_content("'Code' must be a JSON object");
-  for (const auto& [k, v] : code->as_object()) {
-    if (k != "ZipFile") {
-      return invalid_parameter(fmt::format(
-          "Code.{} is not supported: this agent has no S3 or image registry; send the package "
-          "as Code.ZipFile (base64)",
-          std::string_view(k)));
-    }
-  }
-  auto zip = read_zip_file(code->as_object(), "ZipFile", "Code.ZipFile");
+  auto zip = read_zip_package(o, "Code");
   if (!zip) return zip.error();
   req.zip = std::move(*zip);
   return req;
@@ -341,11 +330,9 @@ std::optional<std::string> check_record(const FunctionConfig& c) {
 }  // namespace
 
 Result<FunctionConfig> decode_function_record(std::span<const uint8_t> bytes) {
-  boost::system::error_code ec;
-  json::value doc = json::parse(
-      std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()), ec);
-  if (ec || !doc.is_object()) return Error::format("not a JSON object ({})", ec.message());
-  const json::object& o = doc.as_object();
+  auto doc = parse_record_object(bytes);
+  if (!doc) return std::move(doc).error();
+  const json::object& o = *doc;
   FunctionConfig c;
   try {
     int64_t record_version = o.at("record_version").to_number<int64_t>();

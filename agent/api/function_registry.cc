@@ -159,11 +159,7 @@ ApiResult<FunctionConfig> FunctionRegistry::remove(const std::string& name) {
   auto it = functions_.find(name);
   if (it == functions_.end()) return missing_function(name);
   // The $LATEST record goes first: without it the rest is never loaded.
-  std::string path = record_path(name);
-  if (::unlink(path.c_str()) < 0 && errno != ENOENT) {
-    return ApiError{ApiErrorKind::kService,
-                    Error::from_errno("removing the record {}", path).message};
-  }
+  if (auto err = remove_record(record_path(name))) return *err;
   remove_tree(extras_dir(name));
   FunctionConfig removed = std::move(it->second.latest);
   functions_.erase(it);

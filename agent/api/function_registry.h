@@ -108,6 +108,8 @@ class FunctionRegistry {
   void load_extras(Entry& entry);
   // Writes a record atomically (parent directories made 0700); errors are ServiceException.
   static std::optional<ApiError> write_record(const std::string& path, const std::string& text);
+  // Unlinks a record (already gone is fine); errors are ServiceException.
+  static std::optional<ApiError> remove_record(const std::string& path);
   // The image of `zip` within the unpacked budget left by `layers`.
   ApiResult<layers::ImageInfo> store_code(std::span<const uint8_t> zip,
                                           const std::vector<FunctionLayer>& layers,

@@ -2,8 +2,6 @@
 // immutable copy of $LATEST, numbered 1, 2, ... never reused), qualifier
 // resolution for Invoke/GetFunction/DeleteFunction, and alias CRUD with
 // Lambda's rules (versions must exist; a version an alias uses cannot go).
-#include <unistd.h>
-
 #include <fmt/format.h>
 
 #include "agent/api/base64.h"
@@ -174,10 +172,7 @@ ApiResult<FunctionConfig> FunctionRegistry::remove_version(const std::string& na
                                 "delete them first",
                                 qualifier, name, users)};
   }
-  std::string path = version_path(name, qualifier);
-  if (::unlink(path.c_str()) < 0 && errno != ENOENT) {
-    return ApiError{ApiErrorKind::kService, Error::from_errno("removing {}", path).message};
-  }
+  if (auto err = remove_record(version_path(name, qualifier))) return *err;
   FunctionConfig removed = std::move(it->second);
   e->versions.erase(it);
   return removed;
@@ -234,10 +229,7 @@ ApiResult<Alias> FunctionRegistry::remove_alias(const std::string& name, const s
   if (e == nullptr) return missing_function(name);
   auto it = e->aliases.find(alias);
   if (it == e->aliases.end()) return missing_alias(name, alias);
-  std::string path = alias_path(name, alias);
-  if (::unlink(path.c_str()) < 0 && errno != ENOENT) {
-    return ApiError{ApiErrorKind::kService, Error::from_errno("removing {}", path).message};
-  }
+  if (auto err = remove_record(alias_path(name, alias))) return *err;
   Alias removed = std::move(it->second);
   e->aliases.erase(it);
   return removed;

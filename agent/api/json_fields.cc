@@ -10,6 +10,14 @@
 namespace thaw::agent {
 namespace json = boost::json;
 
+Result<json::object> parse_record_object(std::span<const uint8_t> bytes) {
+  boost::system::error_code ec;
+  json::value doc = json::parse(
+      std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()), ec);
+  if (ec || !doc.is_object()) return Error::format("not a JSON object ({})", ec.message());
+  return std::move(doc.as_object());
+}
+
 ApiResult<json::object> parse_json_object(std::string_view body) {
   boost::system::error_code ec;
   json::value doc = json::parse(body, ec);
@@ -89,6 +97,23 @@ ApiResult<std::vector<uint8_t>> read_zip_file(const json::object& o, std::string
   }
   if (bytes->empty()) return invalid_parameter(fmt::format("{} is empty; send a ZIP package", field));
   return std::move(*bytes);
+}
+
+ApiResult<std::vector<uint8_t>> read_zip_package(const json::object& o, std::string_view key) {
+  auto* package = o.if_contains(key);
+  if (package == nullptr || package->is_null()) {
+    return invalid_parameter(fmt::format("{} is required ({}.ZipFile, base64)", key, key));
+  }
+  if (!package->is_object()) return invalid_content(fmt::format("'{}' must be a JSON object", key));
+  for (const auto& [k, v] : package->as_object()) {
+    if (k != "ZipFile") {
+      return invalid_parameter(fmt::format(
+          "{}.{} is not supported: this agent has no S3 or image registry; send the package as "
+          "{}.ZipFile (base64)",
+          key, std::string_view(k), key));
+    }
+  }
+  return read_zip_file(package->as_object(), "ZipFile", fmt::format("{}.ZipFile", key));
 }
 
 std::optional<ApiError> read_environment(const json::object& o,

@@ -8,6 +8,7 @@
 #include <initializer_list>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -15,8 +16,13 @@
 #include <boost/json/object.hpp>
 
 #include "agent/api/lambda_error.h"
+#include "common/result.h"
 
 namespace thaw::agent {
+
+// A persisted record's bytes as a JSON object (records are thawd's own
+// files, so errors are plain Result errors for the load warnings).
+Result<boost::json::object> parse_record_object(std::span<const uint8_t> bytes);
 
 // Parses `body` as a JSON object; anything else is InvalidRequestContent.
 ApiResult<boost::json::object> parse_json_object(std::string_view body);
@@ -41,6 +47,9 @@ std::optional<ApiError> read_string_list(const boost::json::object& o, std::stri
 // not a string, not base64 or empty is an error.
 ApiResult<std::vector<uint8_t>> read_zip_file(const boost::json::object& o, std::string_view key,
                                               std::string_view field);
+// A package object {"ZipFile": base64} under `key` ("Code", "Content"): it
+// is required, and any other member (S3Bucket, ImageUri) is refused by name.
+ApiResult<std::vector<uint8_t>> read_zip_package(const boost::json::object& o, std::string_view key);
 // {"Variables": {"K": "v", ...}} into `out` (replacing it when present).
 std::optional<ApiError> read_environment(const boost::json::object& o,
                                          std::map<std::string, std::string>& out);

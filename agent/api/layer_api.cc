@@ -79,20 +79,7 @@ ApiResult<PublishLayerRequest> parse_publish_layer_version(std::string_view name
   for (const auto& arch : architectures) {
     if (arch != "x86_64") return invalid_parameter("CompatibleArchitectures: this host runs x86_64 only");
   }
-  auto* content = o.if_contains("Content");
-  if (content == nullptr || content->is_null()) {
-    return invalid_parameter("Content is required (Content.ZipFile, base64)");
-  }
-  if (!content->is_object()) return invalid_content("'Content' must be a JSON object");
-  for (const auto& [k, v] : content->as_object()) {
-    if (k != "ZipFile") {
-      return invalid_parameter(fmt::format(
-          "Content.{} is not supported: this agent has no S3; send the layer as Content.ZipFile "
-          "(base64)",
-          std::string_view(k)));
-    }
-  }
-  auto zip = read_zip_file(content->as_object(), "ZipFile", "Content.ZipFile");
+  auto zip = read_zip_package(o, "Content");
   if (!zip) return zip.error();
   req.zip = std::move(*zip);
   return req;

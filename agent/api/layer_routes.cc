@@ -53,18 +53,11 @@ bool handle_layer_routes(const RouteContext& ctx, const ApiPath& p, HttpRequest&
       return true;
     }
     if (method != http::verb::post) return false;
-    auto parsed = parse_publish_layer_version(name, req.body());
-    if (!parsed) {
-      reply(render_api_error(parsed.error()));
-      return true;
-    }
-    auto request = std::make_shared<PublishLayerRequest>(std::move(*parsed));
-    ctx.run_blocking(
-        [&registry = ctx.registry, request]() {
-          return reply_with(registry.publish_layer_version(std::move(*request)), 201,
-                            layer_version_json);
-        },
-        std::move(reply));
+    run_parsed(ctx, parse_publish_layer_version(name, req.body()), reply,
+               [&registry = ctx.registry](PublishLayerRequest& r) {
+                 return reply_with(registry.publish_layer_version(std::move(r)), 201,
+                                   layer_version_json);
+               });
     return true;
   }
   auto version = parse_version_number(s[4]);
@@ -80,9 +73,7 @@ bool handle_layer_routes(const RouteContext& ctx, const ApiPath& p, HttpRequest&
   if (method != http::verb::delete_) return false;
   ctx.run_blocking(
       [&registry = ctx.registry, name, number = *version]() {
-        auto removed = registry.remove_layer_version(name, number);
-        if (!removed) return render_api_error(removed.error());
-        return HttpResponse{204, {}, {}};
+        return reply_no_content(registry.remove_layer_version(name, number));
       },
       std::move(reply));
   return true;

@@ -2,6 +2,7 @@
 // they are written, and how a function's NAME.d is reloaded (each record
 // checked on its own; a bad one is skipped with a warning naming the file).
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 
@@ -68,6 +69,13 @@ std::optional<ApiError> FunctionRegistry::write_record(const std::string& path,
   if (!written) {
     return ApiError{ApiErrorKind::kService,
                     fmt::format("persisting {}: {}", path, written.error().message)};
+  }
+  return std::nullopt;
+}
+
+std::optional<ApiError> FunctionRegistry::remove_record(const std::string& path) {
+  if (::unlink(path.c_str()) < 0 && errno != ENOENT) {
+    return ApiError{ApiErrorKind::kService, Error::from_errno("removing the record {}", path).message};
   }
   return std::nullopt;
 }

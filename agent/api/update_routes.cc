@@ -21,35 +21,23 @@ bool handle_update_routes(const RouteContext& ctx, const ApiPath& p, HttpRequest
     return true;
   }
   if (method != http::verb::put) return false;
+  // Warm sandboxes of the old $LATEST must not serve the new one.
+  auto answer = [&pool = ctx.pool, name](ApiResult<FunctionConfig> updated) {
+    if (updated) pool.drop_function(name);
+    return reply_with(std::move(updated), 200, config_json);
+  };
+  auto& registry = ctx.registry;
   if (code) {
-    auto parsed = parse_update_function_code(req.body());
-    if (!parsed) {
-      reply(render_api_error(parsed.error()));
-      return true;
-    }
-    auto request = std::make_shared<UpdateCodeRequest>(std::move(*parsed));
-    ctx.run_blocking(
-        [&registry = ctx.registry, &pool = ctx.pool, name, request]() {
-          auto updated = registry.update_code(name, std::move(*request));
-          if (updated) pool.drop_function(name);
-          return reply_with(std::move(updated), 200, config_json);
-        },
-        std::move(reply));
-    return true;
+    run_parsed(ctx, parse_update_function_code(req.body()), reply,
+               [&registry, name, answer](UpdateCodeRequest& r) {
+                 return answer(registry.update_code(name, std::move(r)));
+               });
+  } else {
+    run_parsed(ctx, parse_update_function_configuration(req.body()), reply,
+               [&registry, name, answer](UpdateConfigurationRequest& r) {
+                 return answer(registry.update_configuration(name, r));
+               });
   }
-  auto parsed = parse_update_function_configuration(req.body());
-  if (!parsed) {
-    reply(render_api_error(parsed.error()));
-    return true;
-  }
-  auto request = std::make_shared<UpdateConfigurationRequest>(std::move(*parsed));
-  ctx.run_blocking(
-      [&registry = ctx.registry, &pool = ctx.pool, name, request]() {
-        auto updated = registry.update_configuration(name, *request);
-        if (updated) pool.drop_function(name);
-        return reply_with(std::move(updated), 200, config_json);
-      },
-      std::move(reply));
   return true;
 }
 

@@ -22,16 +22,10 @@ bool handle_version_routes(const RouteContext& ctx, const ApiPath& p, HttpReques
     return true;
   }
   if (req.method() != http::verb::post) return false;
-  auto parsed = parse_publish_version(req.body());
-  if (!parsed) {
-    reply(render_api_error(parsed.error()));
-    return true;
-  }
-  ctx.run_blocking(
-      [&registry = ctx.registry, name, request = std::move(*parsed)]() {
-        return reply_with(registry.publish_version(name, request), 201, config_json);
-      },
-      std::move(reply));
+  run_parsed(ctx, parse_publish_version(req.body()), reply,
+             [&registry = ctx.registry, name](PublishVersionRequest& r) {
+               return reply_with(registry.publish_version(name, r), 201, config_json);
+             });
   return true;
 }
 

@@ -43,11 +43,15 @@ class Registry : public ::testing::Test {
   static std::vector<uint8_t> code(const std::string& text) {
     return make_zip({{"bootstrap", "#!/bin/sh\necho " + text + "\n", 0755}});
   }
-  FunctionConfig create(const std::string& name, std::vector<std::string> layers = {}) {
+  static CreateFunctionRequest create_request(const std::string& name) {
     CreateFunctionRequest req;
     req.config.name = name;
     req.config.runtime = "provided";
     req.zip = code(name);
+    return req;
+  }
+  FunctionConfig create(const std::string& name, std::vector<std::string> layers = {}) {
+    CreateFunctionRequest req = create_request(name);
     req.layer_arns = std::move(layers);
     auto created = reg_->create(std::move(req));
     EXPECT_TRUE(created.ok()) << created.error().message;
@@ -75,6 +79,13 @@ class Registry : public ::testing::Test {
     auto v = reg_->publish_layer_version(std::move(req));
     EXPECT_TRUE(v.ok()) << v.error().message;
     return v.ok() ? layer_version_arn(v->name, v->version) : "";
+  }
+  // f with version 1 (Timeout 3) and version 2 (Timeout 5).
+  void two_versions(const std::string& name) {
+    create(name);
+    ASSERT_TRUE(publish(name).ok());
+    ASSERT_TRUE(configure(name, R"({"Timeout":5})").ok());
+    ASSERT_TRUE(publish(name).ok());
   }
   static ApiErrorKind kind(const ApiError& e) { return e.kind; }
 
@@ -152,10 +163,7 @@ TEST_F(Registry, PublishedVersionsAreImmutableNumberedAndNotRepublishedWhenUncha
 }
 
 TEST_F(Registry, AliasesNeedExistingVersionsAndProtectThem) {
-  create("f");
-  ASSERT_TRUE(publish("f").ok());
-  ASSERT_TRUE(configure("f", R"({"Timeout":5})").ok());
-  ASSERT_TRUE(publish("f").ok());
+  two_versions("f");
   auto missing = alias("f", R"({"Name":"live","FunctionVersion":"9"})");
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(kind(missing.error()), ApiErrorKind::kResourceNotFound);
@@ -186,10 +194,7 @@ TEST_F(Registry, AliasesNeedExistingVersionsAndProtectThem) {
 }
 
 TEST_F(Registry, WeightedAliasSplitsInvocationsReproduciblyForASeed) {
-  create("f");
-  ASSERT_TRUE(publish("f").ok());
-  ASSERT_TRUE(configure("f", R"({"Timeout":5})").ok());
-  ASSERT_TRUE(publish("f").ok());
+  two_versions("f");
   ASSERT_TRUE(alias("f", R"({"Name":"canary","FunctionVersion":"1","RoutingConfig":{"AdditionalVersionWeights":{"2":0.25}}})").ok());
   auto sequence = [this] {
     std::string out;
@@ -225,10 +230,7 @@ TEST_F(Registry, LayersAreCheckedAttachedInOrderAndSurviveTheirDeletion) {
   EXPECT_NE((*images)[1].find(reg_->get_layer_version("a", 2)->digest), std::string::npos);
   EXPECT_TRUE(fs::exists((*images)[1]));
 
-  CreateFunctionRequest missing;
-  missing.config.name = "g";
-  missing.config.runtime = "provided";
-  missing.zip = code("g");
+  CreateFunctionRequest missing = create_request("g");
   missing.layer_arns = {layer_version_arn("a", 9)};
   auto refused = reg_->create(std::move(missing));
   ASSERT_FALSE(refused.ok());
@@ -292,10 +294,7 @@ TEST_F(Registry, DeleteRemovesVersionsAndAliasesAndARecreatedFunctionStartsClean
   EXPECT_EQ(reg_->list_versions("f")->size(), 1u);
   EXPECT_EQ(kind(reg_->get_alias("f", "live").error()), ApiErrorKind::kResourceNotFound);
   EXPECT_EQ(publish("f")->version, "1");
-  CreateFunctionRequest with_publish;
-  with_publish.config.name = "p";
-  with_publish.config.runtime = "provided";
-  with_publish.zip = code("p");
+  CreateFunctionRequest with_publish = create_request("p");
   with_publish.publish = true;
   auto published = reg_->create(std::move(with_publish));
   ASSERT_TRUE(published.ok());
