@@ -261,6 +261,79 @@ TEST_F(Thawctl, LogsFollowPrintsNewInvocations) {
   EXPECT_EQ(count(read_text(follow_out), "START RequestId: "), 2u) << read_text(follow_out);
 }
 
+TEST_F(Thawctl, VersionsAliasesConcurrencyEventConfigAndLayers) {
+  ASSERT_EQ(create_echo_fn("ctl").status, 0);
+  CliRun v1 = thawctl("publish-version --function-name ctl --description first");
+  ASSERT_EQ(v1.status, 0) << v1.err;
+  EXPECT_EQ(v1.json().at("Version"), "1");
+  CliRun cfg = thawctl("update-function-configuration --function-name ctl --timeout 9 "
+                       "--environment Variables={STAGE=two}");
+  ASSERT_EQ(cfg.status, 0) << cfg.err;
+  EXPECT_EQ(cfg.json().at("Timeout"), 9);
+  CliRun code = thawctl("update-function-code --function-name ctl --zip-file fileb://" + zip_ +
+                        " --publish");
+  ASSERT_EQ(code.status, 0) << code.err;
+  EXPECT_EQ(code.json().at("Version"), "2");
+  CliRun versions = thawctl("list-versions-by-function --function-name ctl");
+  ASSERT_EQ(versions.status, 0) << versions.err;
+  EXPECT_EQ(versions.json().at("Versions").as_array().size(), 3u) << "$LATEST, 1, 2";
+
+  CliRun alias = thawctl("create-alias --function-name ctl --name live --function-version 1 "
+                         "--routing-config 'AdditionalVersionWeights={\"2\"=0.25}'");
+  ASSERT_EQ(alias.status, 0) << alias.err;
+  EXPECT_DOUBLE_EQ(alias.json().at("RoutingConfig").at("AdditionalVersionWeights").at("2").to_number<double>(),
+                   0.25);
+  EXPECT_EQ(thawctl("get-alias --function-name ctl --name live").json().at("FunctionVersion"), "1");
+  CliRun upd = thawctl("update-alias --function-name ctl --name live --function-version 2 "
+                       "--routing-config '{\"AdditionalVersionWeights\":{}}'");
+  ASSERT_EQ(upd.status, 0) << upd.err;
+  EXPECT_EQ(upd.json().at("FunctionVersion"), "2");
+  EXPECT_EQ(thawctl("list-aliases --function-name ctl").json().at("Aliases").as_array().size(), 1u);
+  CliRun inv = thawctl("invoke --function-name ctl --qualifier live --payload '{}' " + dir_ + "/q.json");
+  ASSERT_EQ(inv.status, 0) << inv.err;
+  EXPECT_EQ(inv.json().at("ExecutedVersion"), "2");
+  EXPECT_EQ(thawctl("delete-alias --function-name ctl --name live").status, 0);
+  EXPECT_EQ(thawctl("get-alias --function-name ctl --name live").status, 254);
+
+  CliRun conc = thawctl("put-function-concurrency --function-name ctl "
+                        "--reserved-concurrent-executions 2");
+  ASSERT_EQ(conc.status, 0) << conc.err;
+  EXPECT_EQ(conc.json().at("ReservedConcurrentExecutions"), 2);
+  EXPECT_EQ(thawctl("get-function-concurrency --function-name ctl")
+                .json().at("ReservedConcurrentExecutions"), 2);
+  CliRun prov = thawctl("put-provisioned-concurrency-config --function-name ctl --qualifier 1 "
+                        "--provisioned-concurrent-executions 1");
+  ASSERT_EQ(prov.status, 0) << prov.err;
+  EXPECT_EQ(prov.json().at("RequestedProvisionedConcurrentExecutions"), 1);
+  EXPECT_EQ(thawctl("delete-provisioned-concurrency-config --function-name ctl --qualifier 1").status, 0);
+  EXPECT_EQ(thawctl("put-provisioned-concurrency-config --function-name ctl "
+                    "--provisioned-concurrent-executions 1").status, 252)
+      << "--qualifier is required, as in the AWS CLI";
+
+  CliRun ev = thawctl("put-function-event-invoke-config --function-name ctl "
+                      "--maximum-retry-attempts 1 --maximum-event-age-in-seconds 120 "
+                      "--destination-config 'OnFailure={Destination=file://" + dir_ + "/failed}'");
+  ASSERT_EQ(ev.status, 0) << ev.err;
+  EXPECT_EQ(ev.json().at("MaximumRetryAttempts"), 1);
+  EXPECT_EQ(thawctl("get-function-event-invoke-config --function-name ctl")
+                .json().at("MaximumEventAgeInSeconds"), 120);
+  CliRun event = thawctl("invoke --function-name ctl --invocation-type Event --payload '{}' " +
+                         dir_ + "/e.json");
+  ASSERT_EQ(event.status, 0) << event.err;
+  EXPECT_EQ(event.json().at("StatusCode"), 202);
+
+  std::string layer_zip = dir_ + "/layer.zip";
+  auto bytes = make_zip({{"bin/tool", "#!/bin/sh\necho tool\n", 0755}});
+  std::ofstream(layer_zip, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()),
+                                                   static_cast<std::streamsize>(bytes.size()));
+  CliRun layer = thawctl("publish-layer-version --layer-name tools --zip-file fileb://" + layer_zip +
+                         " --compatible-runtimes provided python3.11");
+  ASSERT_EQ(layer.status, 0) << layer.err;
+  EXPECT_EQ(layer.json().at("Version"), 1);
+  EXPECT_NE(std::string(layer.json().at("LayerVersionArn").as_string()).find(":layer:tools:1"),
+            std::string::npos);
+}
+
 TEST_F(Thawctl, TcpListenerServesThawctlAndCurl) {
   stop(SIGTERM);
   start({"--tcp-listen", "127.0.0.1:0"});
