@@ -81,6 +81,8 @@ int run_service(const ServiceOptions& o) {
       FunctionRegistry::open(o.state_dir, store, o.routing_seed.value_or(random_routing_seed()));
   if (!registry) return fail(registry.error().message);
   for (const auto& w : (*registry)->load_warnings()) std::fprintf(stderr, "thawd: %s\n", w.c_str());
+  std::fprintf(stderr, "thawd: alias routing seed %llu (--routing-seed repeats a split)\n",
+               static_cast<unsigned long long>((*registry)->routing_seed()));
 
   auto loop = IoLoop::create(512);
   if (!loop) return fail(loop.error().message);
