@@ -156,10 +156,14 @@ struct Agent {
     ::waitpid(pid, nullptr, 0);
     pid = -1;
   }
+  // MemorySize 1769 = one CPU: the sandbox's CPU share follows its memory
+  // (Lambda's rule), and at the 128 MB default the cap, not the agent, would
+  // set the rate.
   bool create(Client& c, const std::string& name) {
     std::string body;
     return c.call("POST", "/2015-03-31/functions",
-                  "{\"FunctionName\":\"" + name + "\",\"Runtime\":\"provided\",\"Code\":{\"ZipFile\":\"" +
+                  "{\"FunctionName\":\"" + name +
+                      "\",\"Runtime\":\"provided\",\"MemorySize\":1769,\"Code\":{\"ZipFile\":\"" +
                       zip_b64 + "\"}}",
                   body) == 201;
   }
