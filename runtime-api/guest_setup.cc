@@ -174,6 +174,10 @@ Result<void> reseed_entropy(std::span<const uint8_t> entropy) {
   if (::ioctl(fd.get(), RNDADDENTROPY, info) < 0) {
     return Error::from_errno("RNDADDENTROPY ({} bytes)", entropy.size());
   }
+  // RNDADDENTROPY only feeds the input pool; an initialised crng keeps its
+  // key until its next timed reseed, so two restores of one snapshot would
+  // hand out the same random bytes (seen on the 6.1 guest). Reseed now.
+  if (::ioctl(fd.get(), RNDRESEEDCRNG) < 0) return Error::from_errno("RNDRESEEDCRNG");
   return Ok();
 }
 

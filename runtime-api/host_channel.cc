@@ -11,9 +11,21 @@ HostChannel::HostChannel(IoLoop& loop, FrameHandler on_frame, CloseHandler on_cl
     : loop_(loop), on_frame_(std::move(on_frame)), on_close_(std::move(on_close)) {}
 
 void HostChannel::attach(UniqueFd fd) {
+  if (recv_op_.in_flight || send_op_.in_flight) {
+    pending_ = std::move(fd);  // settle() attaches it once the old ops are in
+    return;
+  }
   fd_ = std::move(fd);
+  ++gen_;
   decoder_ = FrameDecoder();
+  out_.clear();
+  sending_.clear();
+  sent_ = 0;
   start_recv();
+}
+
+void HostChannel::settle() {
+  if (pending_ && !recv_op_.in_flight && !send_op_.in_flight) attach(std::move(pending_));
 }
 
 void HostChannel::listen(UniqueFd listen_fd) {
@@ -27,8 +39,11 @@ void HostChannel::arm_accept() {
       if (res != -ECANCELED) arm_accept();
       return;
     }
-    if (fd_.valid()) {
-      // One host connection at a time: a second one is refused.
+    if (fd_.valid() || pending_.valid()) {
+      // One host connection at a time: a second one is refused. After a
+      // snapshot restore this is the host's new connection racing the
+      // vsock transport reset that ends the snapshot-time one; the reset
+      // would end this one too, so the host retries after it.
       ::close(res);
     } else {
       attach(UniqueFd(res));
@@ -40,7 +55,8 @@ void HostChannel::arm_accept() {
 }
 
 void HostChannel::start_recv() {
-  recv_op_.done = [this](int res, uint32_t) {
+  recv_op_.done = [this, gen = gen_](int res, uint32_t) {
+    if (gen != gen_) return settle();  // the completion of a dropped connection
     if (res <= 0) return drop(res == 0 ? "" : Error::errno_text(-res));
     if (auto ok = decoder_.feed({rbuf_.data(), static_cast<size_t>(res)}); !ok) {
       return drop(ok.error().message);
@@ -58,6 +74,11 @@ void HostChannel::start_recv() {
 }
 
 void HostChannel::drop(const std::string& why) {
+  // Closing does not end io_uring ops on the socket: cancel them, and let
+  // their completions (now stale) arrive before a new connection attaches.
+  if (recv_op_.in_flight) loop_.cancel(recv_op_);
+  if (send_op_.in_flight) loop_.cancel(send_op_);
+  ++gen_;
   fd_.reset();
   out_.clear();
   sending_.clear();
@@ -88,7 +109,8 @@ void HostChannel::flush() {
     }
     std::swap(sending_, out_);  // the kernel reads `sending_`; `out_` keeps growing
   }
-  send_op_.done = [this](int res, uint32_t) {
+  send_op_.done = [this, gen = gen_](int res, uint32_t) {
+    if (gen != gen_) return settle();
     if (!fd_.valid()) return;
     if (res < 0) return drop(Error::errno_text(-res));
     sent_ += static_cast<size_t>(res);

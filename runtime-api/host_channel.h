@@ -44,12 +44,20 @@ class HostChannel {
   void flush();
   void drop(const std::string& why);
   void arm_accept();
+  // Attaches a connection that waited for the last one's ops to finish.
+  void settle();
 
   IoLoop& loop_;
   FrameHandler on_frame_;
   CloseHandler on_close_;
   std::function<void()> on_drained_;
   UniqueFd fd_;
+  // A microVM restored from a snapshot still has the snapshot-time host
+  // connection, with a recv (maybe a send) in flight on it. Completions
+  // carry the generation of the connection they were made for; stale ones
+  // are ignored, and a new connection waits in pending_ until they are in.
+  uint64_t gen_ = 0;
+  UniqueFd pending_;
   UniqueFd listen_fd_;
   IoOp recv_op_, send_op_, accept_op_;
   std::vector<uint8_t> rbuf_ = std::vector<uint8_t>(256u << 10);

@@ -76,6 +76,11 @@ int main(int argc, char** argv) {
         api_port = static_cast<unsigned>(std::strtoul(value.c_str(), nullptr, 10));
         if (api_port == 0 || api_port > 65535) return usage("--api-port must be 1..65535");
       }
+    } else if (::getpid() == 1) {
+      // The kernel hands PID 1 every command-line word it does not know
+      // itself (e.g. `noxsave`, handled by early code but not registered):
+      // ignore them, since exiting here would panic the guest.
+      continue;
     } else {
       return usage(("unknown argument " + arg).c_str());
     }
