@@ -3,6 +3,7 @@
 #include <linux/virtio_ids.h>
 #include <poll.h>
 #include <spdlog/spdlog.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -85,6 +86,12 @@ Result<std::unique_ptr<VsockDevice>> VsockDevice::create(const VsockConfig& conf
 VsockDevice::VsockDevice(const VsockConfig& config, IoLoop& loop, UniqueFd listener)
     : config_(config), loop_(loop), listener_(std::move(listener)) {
   tx_iov_.reserve(config_.queue_size);
+  // Host ports start at a random point of [2^30, 2^31): a VM restored from a
+  // snapshot still holds the snapshot-time connections until it handles the
+  // TRANSPORT_RESET, and a REQUEST that reused one of their ports would be
+  // taken as a stray packet of that connection and go unanswered.
+  uint32_t r = 0;
+  if (::getrandom(&r, sizeof r, GRND_NONBLOCK) == sizeof r) next_host_port_ = (1u << 30) | (r >> 2);
 }
 
 VsockDevice::~VsockDevice() { ::unlink(config_.uds_path.c_str()); }
