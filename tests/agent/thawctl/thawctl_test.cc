@@ -358,6 +358,20 @@ TEST_F(Thawctl, TcpListenerServesThawctlAndCurl) {
   if (rc != 0 && body.empty()) GTEST_SKIP() << "curl is not usable here: " << cmd;
   EXPECT_NE(body.find("\"FunctionName\":\"tcp\""), std::string::npos) << body;
 
+  // The AWS CLI itself, where installed: the same API over --endpoint-url.
+  if (std::system("aws --version >/dev/null 2>&1") != 0) {
+    GTEST_SKIP() << "the AWS CLI is not installed; thawctl and curl were checked";
+  }
+  std::string aws = "AWS_ACCESS_KEY_ID=thaw AWS_SECRET_ACCESS_KEY=thaw AWS_DEFAULT_REGION=us-east-1 "
+                    "aws lambda invoke --function-name tcp --payload '{\"via\":\"aws\"}' "
+                    "--endpoint-url http://127.0.0.1:" + port + " " + dir_ + "/aws.json";
+  CliRun viaaws;
+  FILE* a = ::popen((aws + " 2>&1").c_str(), "r");
+  ASSERT_NE(a, nullptr);
+  while ((n = std::fread(buf, 1, sizeof buf, a)) > 0) viaaws.out.append(buf, n);
+  EXPECT_EQ(::pclose(a), 0) << viaaws.out;
+  EXPECT_EQ(viaaws.json().at("StatusCode"), 200) << viaaws.out;
+  EXPECT_EQ(read_text(dir_ + "/aws.json"), "{\"echo\":{\"via\":\"aws\"}}");
 }
 
 TEST_F(Thawctl, TcpListenerRefusesRemoteAddressesWithoutTheFlag) {
