@@ -185,15 +185,64 @@ Result<void> MicrovmSandbox::restore(const std::string& snapshot_dir, const Rest
   std::vector<std::string> argv = {options_.vmm_path, "--restore", snapshot_dir};
   if (!options_.prefetch) argv.push_back("--no-prefetch");
   if (auto ok = launch(std::move(argv)); !ok) return ok;
-  if (auto ok = connect_channel(options_.restore_timeout_ms); !ok) return ok;
   // The notice is the first frame: the guest reseeds its RNG and sets its
   // clock before the runtime runs again (DESIGN "Snapshots").
   Frame f;
   f.type = FrameType::kRestoreNotice;
   f.payload = encode_restore_notice(notice);
-  if (auto ok = send(f); !ok) return ok;
-  phases_.first_frame_sent = Clock::now() - t0_;
-  return Ok();
+  auto deadline = t0_ + std::chrono::milliseconds(options_.restore_timeout_ms);
+  auto left_ms = [&] {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    return static_cast<int>(std::max<int64_t>(0, left.count()));
+  };
+  // The restored guest still holds the snapshot-time channel until it
+  // handles the vsock TRANSPORT_RESET; thaw-init refuses a new connection
+  // until then (the reset would end it too). So: connect, send the notice,
+  // and start over on a channel that ends before kRestoreDone.
+  std::string last;
+  while (true) {
+    ++phases_.connect_attempts;
+    if (auto ok = connect_channel(left_ms()); !ok) {
+      return last.empty() ? ok : Error(ok.error()).context("after " + last);
+    }
+    if (auto ok = channel_.send(f, kSendTimeoutMs); ok) {
+      phases_.first_frame_sent = Clock::now() - t0_;
+      for (;;) {
+        auto r = channel_.receive(left_ms());
+        if (!r) {
+          last = r.error().message;
+          break;  // the channel ended: retry on a new one
+        }
+        if (!*r) {
+          return with_logs(Error::format("the restored guest sent no restore-done frame within "
+                                         "{} ms", options_.restore_timeout_ms));
+        }
+        Frame& got = **r;
+        if (got.type == FrameType::kLogChunk) {
+          if (auto chunk = decode_log_chunk(got.payload)) restore_log_ += chunk->text;
+          continue;
+        }
+        // The metrics of the invocation before the snapshot can still be
+        // queued in thaw-init; they belong to no invocation of this sandbox.
+        if (got.type == FrameType::kMetrics) continue;
+        if (got.type == FrameType::kRestoreDone) {
+          phases_.restore_done = Clock::now() - t0_;
+          return Ok();
+        }
+        std::string detail(got.payload.begin(), got.payload.end());
+        if (auto report = decode_error_report(got.payload)) detail = report->body;
+        return Error::format("the restored guest answered the notice with {}: {:.400}",
+                             frame_type_name(got.type), detail);
+      }
+    } else {
+      last = ok.error().message;
+    }
+    channel_.close();
+    if (left_ms() == 0) {
+      return with_logs(Error::format("no host channel outlived the restore within {} ms; last: {}",
+                                     options_.restore_timeout_ms, last));
+    }
+  }
 }
 
 Result<void> MicrovmSandbox::snapshot(const std::string& snapshot_dir) {

@@ -30,7 +30,7 @@ struct MicrovmSandboxOptions {
   // Boot until thaw-init listens on vsock. Hardware KVM: well under a
   // second; PVM hosts emulate guest kernel code (20-80 s).
   int boot_timeout_ms = 300000;
-  int restore_timeout_ms = 10000;  // restore until thaw-init takes the connection
+  int restore_timeout_ms = 10000;  // restore until thaw-init confirmed the notice
   bool prefetch = true;            // restore: prefetch the recorded working set
 };
 
@@ -40,6 +40,8 @@ struct MicrovmPhases {
   std::chrono::nanoseconds spawned{0};    // thaw-vmm exec'ed
   std::chrono::nanoseconds connected{0};  // vsock CONNECT answered by thaw-init
   std::chrono::nanoseconds first_frame_sent{0};  // InitConfig / RestoreNotice written
+  std::chrono::nanoseconds restore_done{0};      // restore: kRestoreDone received
+  int connect_attempts = 0;  // restore: channels until one outlived the vsock reset
 };
 
 class MicrovmSandbox : public Sandbox {
@@ -49,6 +51,8 @@ class MicrovmSandbox : public Sandbox {
 
   std::string_view backend() const override { return "microvm"; }
   Result<void> start(const InitConfig& config) override;
+  // Restores in a fresh thaw-vmm and returns once thaw-init confirmed the
+  // notice (kRestoreDone): the sandbox is then ready for invocations.
   Result<void> restore(const std::string& snapshot_dir, const RestoreNotice& notice) override;
   // Saves the VM (thaw-init parked at /next, or in restore/next for
   // snap-start runtimes) into `snapshot_dir`, then resumes it: the sandbox
@@ -65,6 +69,8 @@ class MicrovmSandbox : public Sandbox {
   // Where the guest console and thaw-vmm's messages go (for diagnostics).
   std::string console_log() const { return dir_ + "/console.log"; }
   std::string vmm_log() const { return dir_ + "/vmm.log"; }
+  // Runtime output that arrived during restore() (before kRestoreDone).
+  const std::string& restore_log() const { return restore_log_; }
 
   // The thaw-init mounts of a microVM: root, code and layers on /dev/vdX.
   static std::vector<MountSpec> guest_mounts(const MicrovmSandboxOptions& o);
@@ -84,6 +90,7 @@ class MicrovmSandbox : public Sandbox {
   VmmProcess vmm_;
   FrameSocket channel_;
   MicrovmPhases phases_;
+  std::string restore_log_;
   std::chrono::steady_clock::time_point t0_;
 };
 
