@@ -1,5 +1,6 @@
 #include "agent/async/event_invoke_config.h"
 
+#include <cctype>
 #include <chrono>
 
 #include <boost/json.hpp>
