@@ -1,6 +1,5 @@
 #include "snapshot/state_file.h"
 
-#include <openssl/sha.h>
 
 #include <algorithm>
 #include <cstring>
@@ -8,12 +7,16 @@
 
 #include "common/byte_io.h"
 #include "common/file_util.h"
+#include "snapshot/sealed_file.h"
 
 namespace thaw::snapshot {
 
 namespace {
 
-constexpr uint32_t kHeaderSize = 8 + 4 + 4 + 8 + SHA256_DIGEST_LENGTH;
+constexpr SealedFormat kStateFormat{{kStateMagic, sizeof kStateMagic},
+                                     kStateFormatVersion,
+                                     "snapshot state file",
+                                     "re-create the snapshot with this build"};
 constexpr uint64_t kPageSize = 4096;
 
 enum class Tag : uint32_t { kMachine = 1, kVcpu = 2, kVm = 3, kDevice = 4 };
@@ -318,52 +321,12 @@ std::vector<uint8_t> encode_state(const SnapshotState& state) {
     put_section(body, Tag::kDevice, std::move(s));
   }
 
-  ByteWriter file;
-  file.put_bytes({reinterpret_cast<const uint8_t*>(kStateMagic), sizeof kStateMagic});
-  file.put(kStateFormatVersion);
-  file.put(kHeaderSize);
-  file.put(static_cast<uint64_t>(body.size()));
-  uint8_t digest[SHA256_DIGEST_LENGTH];
-  SHA256(body.bytes().data(), body.size(), digest);
-  file.put_bytes(digest);
-  file.put_bytes(body.bytes());
-  return file.take();
+  return seal(kStateFormat, body.bytes());
 }
 
 Result<SnapshotState> decode_state(std::span<const uint8_t> bytes) {
-  ByteReader r(bytes);
-  auto magic = r.get_bytes(sizeof kStateMagic, "magic");
-  if (!magic || std::memcmp(magic->data(), kStateMagic, sizeof kStateMagic) != 0) {
-    return Error::format("not a thaw snapshot state file (bad magic)");
-  }
-  auto version = r.get<uint32_t>("format version");
-  if (!version) return std::move(version).error();
-  if (*version != kStateFormatVersion) {
-    return Error::format("snapshot state file has format version {}, this build reads {}; "
-                         "re-create the snapshot with this build",
-                         *version, kStateFormatVersion);
-  }
-  auto header_size = r.get<uint32_t>("header size");
-  if (!header_size) return std::move(header_size).error();
-  if (*header_size != kHeaderSize) {
-    return Error::format("header size {} is not {}", *header_size, kHeaderSize);
-  }
-  auto body_size = r.get<uint64_t>("body size");
-  if (!body_size) return std::move(body_size).error();
-  auto digest = r.get_bytes(SHA256_DIGEST_LENGTH, "checksum");
-  if (!digest) return std::move(digest).error();
-  if (*body_size != r.remaining()) {
-    return Error::format("snapshot state is truncated or padded: header says {} body bytes, "
-                         "file has {}",
-                         *body_size, r.remaining());
-  }
-  auto body = r.get_bytes(*body_size, "body");
+  auto body = unseal(kStateFormat, bytes);
   if (!body) return std::move(body).error();
-  uint8_t actual[SHA256_DIGEST_LENGTH];
-  SHA256(body->data(), body->size(), actual);
-  if (std::memcmp(actual, digest->data(), SHA256_DIGEST_LENGTH) != 0) {
-    return Error::format("snapshot state checksum mismatch: the file is corrupt");
-  }
   return decode_body(*body);
 }
 

@@ -1,7 +1,6 @@
 #include "snapshot/working_set.h"
 
 #include <fcntl.h>
-#include <openssl/sha.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -9,10 +8,16 @@
 
 #include "common/byte_io.h"
 #include "common/file_util.h"
+#include "snapshot/sealed_file.h"
 
 namespace thaw::snapshot {
 
 namespace {
+
+constexpr SealedFormat kWorkingSetFormat{{kWorkingSetMagic, sizeof kWorkingSetMagic},
+                                         kWorkingSetVersion,
+                                         "working-set file",
+                                         "delete it to record it again"};
 
 constexpr uint64_t kPage = 4096;
 // /proc/PID/pagemap (Documentation/admin-guide/mm/pagemap.rst): one u64
@@ -86,47 +91,12 @@ std::vector<uint8_t> encode_working_set(const WorkingSet& set) {
     body.put(r.pages);
     body.put(static_cast<uint32_t>(r.written ? 1 : 0));
   }
-  uint8_t digest[SHA256_DIGEST_LENGTH];
-  SHA256(body.bytes().data(), body.size(), digest);
-  ByteWriter file;
-  file.put_bytes({reinterpret_cast<const uint8_t*>(kWorkingSetMagic), sizeof kWorkingSetMagic});
-  file.put(kWorkingSetVersion);
-  file.put(static_cast<uint64_t>(body.size()));
-  file.put_bytes(digest);
-  file.put_bytes(body.bytes());
-  return file.take();
+  return seal(kWorkingSetFormat, body.bytes());
 }
 
 Result<WorkingSet> decode_working_set(std::span<const uint8_t> bytes) {
-  ByteReader r(bytes);
-  auto magic = r.get_bytes(sizeof kWorkingSetMagic, "magic");
-  if (!magic || std::memcmp(magic->data(), kWorkingSetMagic, sizeof kWorkingSetMagic) != 0) {
-    return Error::format("not a thaw working-set file (bad magic)");
-  }
-  auto version = r.get<uint32_t>("version");
-  if (!version) return std::move(version).error();
-  if (*version != kWorkingSetVersion) {
-    return Error::format("working-set format version {} is not supported (this build reads {}); "
-                         "delete the file to record it again",
-                         *version, kWorkingSetVersion);
-  }
-  auto body_size = r.get<uint64_t>("body size");
-  auto digest = body_size ? r.get_bytes(SHA256_DIGEST_LENGTH, "checksum")
-                          : Result<std::span<const uint8_t>>(body_size.error());
-  if (!digest) return std::move(digest).error();
-  if (*body_size != r.remaining()) {
-    return Error::format("working-set file is truncated or padded: header says {} body bytes, "
-                         "file has {}",
-                         *body_size, r.remaining());
-  }
-  auto body = r.get_bytes(*body_size, "body");
+  auto body = unseal(kWorkingSetFormat, bytes);
   if (!body) return std::move(body).error();
-  uint8_t actual[SHA256_DIGEST_LENGTH];
-  SHA256(body->data(), body->size(), actual);
-  if (std::memcmp(actual, digest->data(), SHA256_DIGEST_LENGTH) != 0) {
-    return Error::format("working-set checksum mismatch: the file is corrupt");
-  }
-
   ByteReader b(*body);
   WorkingSet set;
   auto size = b.get<uint64_t>("memory size");

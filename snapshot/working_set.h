@@ -16,7 +16,9 @@ namespace thaw::snapshot {
 
 inline constexpr char kWorkingSetFileName[] = "working-set";
 inline constexpr char kWorkingSetMagic[8] = {'T', 'H', 'A', 'W', 'W', 'S', 'E', 'T'};
-inline constexpr uint32_t kWorkingSetVersion = 1;
+// 1: magic, version, body size, SHA-256. 2: the header also holds its own
+// size, as the state file's does (one container, snapshot/sealed_file.h).
+inline constexpr uint32_t kWorkingSetVersion = 2;
 // A hostile file cannot make the decoder allocate more than this.
 inline constexpr uint32_t kMaxWorkingSetRuns = 1u << 20;
 

@@ -54,7 +54,18 @@ TEST(WorkingSetFile, RefusesForeignCorruptAndTruncatedFiles) {
   EXPECT_NE(decode_error(bad).find("bad magic"), std::string::npos);
   bad = bytes;
   bad[8] = 9;
-  EXPECT_NE(decode_error(bad).find("version 9 is not supported"), std::string::npos);
+  EXPECT_NE(decode_error(bad).find("working-set file has format version 9, this build reads 2; "
+                                   "delete it"),
+            std::string::npos);
+  // Version 1 (no header-size field) files are refused by their version.
+  bad = bytes;
+  bad[8] = 1;
+  EXPECT_NE(decode_error(bad).find("format version 1, this build reads 2"), std::string::npos);
+  bad = bytes;
+  bad[12] = 7;  // the header-size field after magic and version
+  EXPECT_NE(decode_error(bad).find("working-set file header size is 7, not 56"),
+            std::string::npos)
+      << decode_error(bad);
   bad = bytes;
   bad.back() ^= 1;
   EXPECT_NE(decode_error(bad).find("checksum mismatch"), std::string::npos);
