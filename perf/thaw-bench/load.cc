@@ -134,7 +134,9 @@ Result<LoadResult> run_open_loop(const Target& target, const std::string& functi
   std::mutex mu;
   std::mt19937_64 rng(o.seed);
   std::exponential_distribution<double> gap(o.rate);
-  const auto start = Clock::now() + std::chrono::milliseconds(5);
+  // The schedule starts once the threads are up and the CPU snapshot taken
+  // (a /proc scan), so its first requests are not late before they begin.
+  const auto start = Clock::now() + std::chrono::milliseconds(50);
   const double horizon = o.seconds;
   double next_offset = 0;
   auto next_intended = [&]() -> std::optional<Clock::time_point> {
