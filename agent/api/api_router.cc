@@ -129,8 +129,13 @@ void ApiRouter::handle(HttpRequest& req, HttpReply reply) {
   if (p.segments.size() == 2) {
     if (method == http::verb::post) return create_function(req, std::move(reply));
     if (method == http::verb::get) {
+      auto which = query_param(p.query, "FunctionVersion");
+      if (which && *which != "ALL") {
+        return reply(render_api_error(invalid_parameter(
+            "FunctionVersion must be ALL (every published version too) or left out ($LATEST only)")));
+      }
       json::array functions;
-      for (const auto& c : registry_.list()) {
+      for (const auto& c : registry_.list(which.has_value())) {
         functions.push_back(function_configuration_json(c, kRegion));
       }
       return reply(json_response(200, json::object{{"Functions", std::move(functions)}}));

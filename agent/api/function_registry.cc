@@ -146,11 +146,15 @@ std::optional<FunctionConfig> FunctionRegistry::get(const std::string& name) con
   return e->latest;
 }
 
-std::vector<FunctionConfig> FunctionRegistry::list() const {
+std::vector<FunctionConfig> FunctionRegistry::list(bool all_versions) const {
   std::lock_guard lock(mu_);
   std::vector<FunctionConfig> out;
   out.reserve(functions_.size());
-  for (const auto& [name, e] : functions_) out.push_back(e.latest);
+  for (const auto& [name, e] : functions_) {
+    out.push_back(e.latest);
+    if (!all_versions) continue;
+    for (const auto& [n, v] : e.versions) out.push_back(v);
+  }
   return out;
 }
 

@@ -40,7 +40,9 @@ class FunctionRegistry {
   // 1 (returned then). An existing name is ResourceConflict.
   ApiResult<FunctionConfig> create(CreateFunctionRequest request);
   std::optional<FunctionConfig> get(const std::string& name) const;  // $LATEST
-  std::vector<FunctionConfig> list() const;  // $LATEST of each, sorted by name
+  // $LATEST of each function sorted by name; with `all_versions`, each
+  // followed by its published versions (ListFunctions?FunctionVersion=ALL).
+  std::vector<FunctionConfig> list(bool all_versions = false) const;
   // Deletes the function with every version and alias.
   ApiResult<FunctionConfig> remove(const std::string& name);
   // Both bump LastModified and RevisionId; with Publish the new version is returned.

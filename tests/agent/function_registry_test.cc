@@ -152,6 +152,8 @@ TEST_F(Registry, PublishedVersionsAreImmutableNumberedAndNotRepublishedWhenUncha
   ASSERT_EQ(versions->size(), 3u);
   EXPECT_EQ((*versions)[0].version, "$LATEST");
   EXPECT_EQ((*versions)[2].version, "2");
+  EXPECT_EQ(reg_->list().size(), 1u);
+  EXPECT_EQ(reg_->list(true).size(), 3u) << "FunctionVersion=ALL lists the versions too";
 
   // Numbers are never reused, even after the newest is deleted and thawd restarts.
   ASSERT_TRUE(reg_->remove_version("f", "2").ok());

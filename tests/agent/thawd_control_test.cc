@@ -134,6 +134,10 @@ TEST_F(ThawdControl, PublishedVersionRunsItsOwnCodeAfterLatestChanges) {
   ASSERT_EQ(versions.size(), 3u);
   EXPECT_EQ(versions[0].at("Version"), "$LATEST");
   EXPECT_EQ(versions[1].at("Description"), "first");
+  r = request("GET", "/2015-03-31/functions/?FunctionVersion=ALL");
+  EXPECT_EQ(r.json().at("Functions").as_array().size(), 3u) << r.body;
+  expect_error(request("GET", "/2015-03-31/functions/?FunctionVersion=1"), 400,
+               "InvalidParameterValueException", "FunctionVersion must be ALL");
   r = request("GET", "/2015-03-31/functions/f?Qualifier=1");
   EXPECT_EQ(r.json().at("Configuration").at("Version"), "1") << r.body;
 
