@@ -43,6 +43,7 @@ struct SandboxPool::Slot {
   std::chrono::steady_clock::time_point idle_since = std::chrono::steady_clock::now();
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
   uint64_t served = 0;
+  uint64_t oom_kills = 0;  // the cgroup's count after the last invocation
   IoOp watch_op;
   std::unique_ptr<Call> call;
   bool provisioned() const { return !provisioned_for.first.empty(); }

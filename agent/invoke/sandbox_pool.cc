@@ -422,8 +422,18 @@ void SandboxPool::finish_call(Slot& slot) {
   InvokeOutcome& out = c.out;
   slot.deadline = Clock::time_point::max();
   out.duration_ms = ms_since(c.start);
-  if (auto stats = slot.sandbox->stats(); stats && stats->peak_memory_bytes > c.max_memory) {
-    c.max_memory = stats->peak_memory_bytes;
+  if (auto stats = slot.sandbox->stats()) {
+    c.max_memory = std::max(c.max_memory, stats->peak_memory_bytes);
+    // The runtime died and the kernel's OOM killer acted in this sandbox
+    // during the invocation: Lambda's Runtime.OutOfMemory.
+    if (stats->oom_kills > slot.oom_kills && out.function_error && !c.keep) {
+      out.error_type = "Runtime.OutOfMemory";
+      out.body = error_json(out.error_type,
+                            fmt::format("RequestId: {} Error: Runtime exited with error: signal: "
+                                        "killed (out of memory: MemorySize {} MB)",
+                                        out.request_id, c.memory_mb));
+    }
+    slot.oom_kills = stats->oom_kills;
   }
   c.log += fmt::format("END RequestId: {}\n", out.request_id);
   // Provisioned sandboxes ran Init ahead of time: no Init Duration (Lambda).

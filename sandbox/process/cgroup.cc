@@ -30,10 +30,24 @@ Result<void> write_text(const std::string& path, std::string_view value) {
   return Ok();
 }
 
-Result<uint64_t> read_number(const std::string& path) {
-  auto text = read_pseudo_file(path);
+// The whole (small) content of a cgroup file through a descriptor kept open:
+// one pread per call on the invoke path instead of open/read/read/close.
+Result<std::string> read_cached(UniqueFd& fd, const std::string& path) {
+  if (!fd) {
+    auto opened = open_file(path, O_RDONLY | O_CLOEXEC);
+    if (!opened) return std::move(opened).error();
+    fd = std::move(*opened);
+  }
+  char buf[1024];
+  ssize_t n = ::pread(fd.get(), buf, sizeof buf, 0);
+  if (n < 0) return Error::from_errno("read {}", path);
+  return std::string(buf, static_cast<size_t>(n));
+}
+
+Result<uint64_t> read_number(UniqueFd& fd, const std::string& path) {
+  auto text = read_cached(fd, path);
   if (!text) return std::move(text).error();
-  std::string s = *text;
+  const std::string& s = *text;
   if (s.starts_with("max")) return UINT64_MAX;
   uint64_t v = 0;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
@@ -42,10 +56,10 @@ Result<uint64_t> read_number(const std::string& path) {
 }
 
 // "oom_kill N" out of memory.events (v2) or memory.oom_control (v1).
-uint64_t read_oom_kills(const std::string& path) {
-  auto text = read_pseudo_file(path);
+uint64_t read_oom_kills(UniqueFd& fd, const std::string& path) {
+  auto text = read_cached(fd, path);
   if (!text) return 0;
-  std::string s = *text;
+  const std::string& s = *text;
   size_t pos = s.find("oom_kill ");
   if (pos == std::string::npos) return 0;
   uint64_t v = 0;
@@ -101,7 +115,8 @@ Cgroup::Cgroup(Cgroup&& o) noexcept
       cpu_path_(std::move(o.cpu_path_)),
       version_(o.version_),
       procs_fd_(std::move(o.procs_fd_)),
-      cpu_procs_fd_(std::move(o.cpu_procs_fd_)) {
+      cpu_procs_fd_(std::move(o.cpu_procs_fd_)),
+      stat_fds_(std::move(o.stat_fds_)) {
   o.path_.clear();
   o.cpu_path_.clear();
 }
@@ -116,6 +131,7 @@ Cgroup& Cgroup::operator=(Cgroup&& o) noexcept {
     version_ = o.version_;
     procs_fd_ = std::move(o.procs_fd_);
     cpu_procs_fd_ = std::move(o.cpu_procs_fd_);
+    stat_fds_ = std::move(o.stat_fds_);
   }
   return *this;
 }
@@ -125,14 +141,15 @@ Cgroup::~Cgroup() { remove(); }
 Result<CgroupUsage> Cgroup::usage() const {
   CgroupUsage u;
   bool v2 = version_ == Version::kV2;
-  auto cur = read_number(path_ + (v2 ? "/memory.current" : "/memory.usage_in_bytes"));
+  auto cur = read_number(stat_fds_[0], path_ + (v2 ? "/memory.current" : "/memory.usage_in_bytes"));
   if (!cur) return std::move(cur).error();
   u.current_bytes = *cur;
-  auto peak = read_number(path_ + (v2 ? "/memory.peak" : "/memory.max_usage_in_bytes"));
+  auto peak = read_number(stat_fds_[1], path_ + (v2 ? "/memory.peak" : "/memory.max_usage_in_bytes"));
   u.peak_bytes = peak ? *peak : u.current_bytes;
-  auto limit = read_number(path_ + (v2 ? "/memory.max" : "/memory.limit_in_bytes"));
+  auto limit = read_number(stat_fds_[2], path_ + (v2 ? "/memory.max" : "/memory.limit_in_bytes"));
   u.limit_bytes = limit ? *limit : 0;
-  u.oom_kills = read_oom_kills(path_ + (v2 ? "/memory.events" : "/memory.oom_control"));
+  u.oom_kills =
+      read_oom_kills(stat_fds_[3], path_ + (v2 ? "/memory.events" : "/memory.oom_control"));
   return u;
 }
 
@@ -171,6 +188,7 @@ Result<void> Cgroup::limit_cpu(double cpus) {
 void Cgroup::remove() {
   procs_fd_.reset();
   cpu_procs_fd_.reset();
+  for (auto& fd : stat_fds_) fd.reset();
   // The last process may still be leaving: retry briefly, then give up.
   for (std::string* p : {&path_, &cpu_path_}) {
     if (p->empty()) continue;

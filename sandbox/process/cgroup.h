@@ -4,6 +4,7 @@
 // memory hierarchy (and the v1 cpu hierarchy for the cap); detected at runtime.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 
@@ -53,6 +54,9 @@ class Cgroup {
   Version version_ = Version::kV2;
   UniqueFd procs_fd_;
   UniqueFd cpu_procs_fd_;
+  // memory current, peak, limit and events, opened on first usage() and
+  // re-read with pread: usage() runs after every invocation.
+  mutable std::array<UniqueFd, 4> stat_fds_;
 };
 
 }  // namespace thaw

@@ -285,6 +285,17 @@ TEST_F(SandboxConcurrency, MemorySizeSetsTheMemoryLimitAndAProportionalCpuShare)
   }
 }
 
+TEST_F(SandboxConcurrency, ARuntimeKilledForMemoryIsRuntimeOutOfMemoryAndReplaced) {
+  ASSERT_EQ(create_echo("hog", {{"MemorySize", 256}, {"Timeout", 60}}).status, 201u);
+  Response r = invoke("hog", R"({"hog":1})");
+  ASSERT_EQ(r.status, 200u) << r.body;
+  EXPECT_EQ(r.header("X-Amz-Function-Error"), "Unhandled");
+  EXPECT_NE(r.body.find("Runtime.OutOfMemory"), std::string::npos) << r.body;
+  r = invoke("hog", R"({"n":1})");
+  EXPECT_EQ(r.status, 200u);
+  EXPECT_EQ(r.body, R"({"echo":{"n":1}})") << "a fresh sandbox after the OOM kill";
+}
+
 TEST_F(SandboxConcurrency, LayersAreStackedAtOptLaterLayersWin) {
   auto publish = [&](const std::string& layer, const std::vector<ZipEntry>& files) {
     json::object o{{"Content", json::object{{"ZipFile", base64_encode(make_zip(files))}}}};
