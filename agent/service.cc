@@ -17,6 +17,7 @@
 #include "agent/api/api_router.h"
 #include "agent/async/async_invocations.h"
 #include "agent/async/pool_invoker.h"
+#include "agent/invoke/microvm_cold_start.h"
 #include "agent/http/tcp_address.h"
 #include "agent/ops/agent_ops.h"
 #include "agent/ops/pool_view.h"
@@ -98,6 +99,16 @@ int run_service(const ServiceOptions& o) {
   ps.max_sandboxes = o.max_sandboxes;
   // Under systemd (JOURNAL_STREAM is set) function logs go to the journal too.
   ps.journal = std::getenv("JOURNAL_STREAM") != nullptr;
+  if (o.backend == "microvm") {
+    // Guest boots have their own bound (MicrovmGuest::boot_timeout_ms: tens
+    // of seconds on PVM hosts); Init the pool's (120 s on PVM hosts).
+    auto microvm = MicrovmBackend::create({o.vmm_path, o.guest_dir, o.init_path, o.state_dir,
+                                           o.runtime_images});
+    if (!microvm) return fail(microvm.error().context("--backend microvm").message);
+    ps.microvm = std::move(*microvm);
+  } else if (o.backend != "process") {
+    return fail(fmt::format("--backend '{}' is neither process nor microvm", o.backend));
+  }
   // Declared in this order so destruction runs: workers finish (their
   // replies are posted to the loop), then sandboxes die, then the server.
   std::unique_ptr<HttpServer> server;

@@ -20,6 +20,11 @@ struct ServiceOptions {
   std::string init_path;            // thaw-init
   std::string seccomp_policy_path;
   std::map<std::string, std::string> runtime_images;  // runtime -> image.erofs
+  // "process" (namespaces) or "microvm" (thaw-vmm + the guest kernel in
+  // guest_dir, with SnapStart function snapshots under <state>/snapshots).
+  std::string backend = "process";
+  std::string vmm_path;   // microvm: thaw-vmm
+  std::string guest_dir;  // microvm: tools/build-guest.sh --print-dir
   std::string scratch_dir;          // ZIP unpacking (a tmpfs is fastest)
   uint32_t max_sandboxes = 16;
   uint32_t workers = 16;

@@ -83,6 +83,14 @@ int main(int argc, char** argv) {
                  "(Lambda: 60000); throttled ones from 1/60 of it, doubling")
       ->check(CLI::Range(1, 3600000));
   app.add_flag("--no-cgroup", no_cgroup, "run sandboxes without a memory cgroup");
+  app.add_option("--backend", so.backend,
+                 "process (namespaces; default) or microvm (KVM microVMs with SnapStart: the "
+                 "first cold start of a version boots and snapshots, later ones restore)")
+      ->check(CLI::IsMember({"process", "microvm"}));
+  app.add_option("--vmm", so.vmm_path, "with --backend microvm: the thaw-vmm binary");
+  app.add_option("--guest-dir", so.guest_dir,
+                 "with --backend microvm: the guest kernel directory "
+                 "(tools/build-guest.sh --print-dir)");
   app.add_option("--tcp-listen", so.tcp_listen,
                  "also serve the API on HOST:PORT (loopback only: there is no authentication "
                  "over TCP), e.g. 127.0.0.1:9000 for aws --endpoint-url");

@@ -6,6 +6,7 @@
 
 #include "agent/api/function_registry.h"
 #include "agent/invoke/invoke_log.h"
+#include "agent/invoke/microvm_cold_start.h"
 #include "runtime-api/messages.h"
 #include "sandbox/process/process_sandbox.h"
 
@@ -53,6 +54,9 @@ ApiResult<ColdStart> cold_start(const PoolSettings& settings, FunctionRegistry& 
     return ApiError{ApiErrorKind::kService,
                     fmt::format("{} for {}:{}: {}", what, config.name, config.version, e.message)};
   };
+  if (settings.microvm) {
+    return microvm_cold_start(*settings.microvm, settings, registry, config, init_config(config));
+  }
   auto t0 = Clock::now();
   auto image = registry.code_image(config);
   if (!image) return service_error("finding the code image", image.error());

@@ -18,6 +18,7 @@
 namespace thaw::agent {
 
 class FunctionRegistry;
+class MicrovmBackend;  // agent/invoke/microvm_cold_start.h
 
 struct PoolSettings {
   std::string init_path;            // thaw-init
@@ -35,6 +36,9 @@ struct PoolSettings {
   // Also send each invocation's lines to the journal (one entry per
   // invocation, fields THAW_FUNCTION and THAW_REQUEST_ID).
   bool journal = false;
+  // Set: the microvm backend (thawd --backend microvm) runs every cold
+  // start, with SnapStart; null: the process backend.
+  std::shared_ptr<MicrovmBackend> microvm;
 };
 
 struct ColdStart {
