@@ -243,9 +243,7 @@ SandboxPool::Slot& SandboxPool::adopt(std::unique_ptr<Sandbox> sandbox, const Fu
   slot.watch_op.done = [this, s = &slot](int res, uint32_t flags) {
     bool more = flags & IORING_CQE_F_MORE;
     if (s->state == Slot::State::kRetired) {
-      if (!more) {
-        std::erase_if(retired_, [s](const std::unique_ptr<Slot>& r) { return r.get() == s; });
-      }
+      if (!more) free_retired(s);  // its poll has ended: nothing refers to it now
       return;
     }
     // The kernel may end a multishot poll (e.g. CQ overflow): re-arm it.
@@ -506,10 +504,16 @@ void SandboxPool::retire(Slot& slot) {
     // batch: free it on a later turn.
     Slot* raw = owned.get();
     retired_.push_back(std::move(owned));
-    loop_.post([this, raw] {
-      std::erase_if(retired_, [raw](const std::unique_ptr<Slot>& r) { return r.get() == raw; });
-    });
+    free_retired(raw);
   }
+}
+
+// Frees a retired slot on a later loop turn, never inside one of its own
+// callbacks (the running callback lives in the slot).
+void SandboxPool::free_retired(Slot* slot) {
+  loop_.post([this, slot] {
+    std::erase_if(retired_, [slot](const std::unique_ptr<Slot>& r) { return r.get() == slot; });
+  });
 }
 
 void SandboxPool::drop_function(const std::string& name) {

@@ -149,6 +149,7 @@ class SandboxPool {
   void finish_call(Slot& slot);
   void sandbox_ended(Slot& slot, const std::string& why);
   void retire(Slot& slot);
+  void free_retired(Slot* slot);
   void set_deadline(Slot& slot, Clock::time_point deadline);
   void arm_timer(Clock::time_point when);
   void on_timer();
