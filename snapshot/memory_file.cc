@@ -138,8 +138,11 @@ Result<MemoryFileStats> write_memory_file(const sandbox::GuestMemory& memory,
   return stats;
 }
 
-Result<sandbox::GuestMemory> map_memory_file(const std::string& path, uint64_t expected_size,
-                                             const SnapshotId& expected_id) {
+namespace {
+
+// Opens the memory file and checks its size and snapshot id.
+Result<UniqueFd> open_memory_file(const std::string& path, uint64_t expected_size,
+                                  const SnapshotId& expected_id) {
   auto fd = open_file(path, O_RDONLY);
   if (!fd) return std::move(fd).error();
   struct stat st {};
@@ -163,9 +166,28 @@ Result<sandbox::GuestMemory> map_memory_file(const std::string& path, uint64_t e
                            path);
     }
   }
+  return std::move(*fd);
+}
+
+}  // namespace
+
+Result<sandbox::GuestMemory> map_memory_file(const std::string& path, uint64_t expected_size,
+                                             const SnapshotId& expected_id) {
+  auto fd = open_memory_file(path, expected_size, expected_id);
+  if (!fd) return std::move(fd).error();
   auto mem = sandbox::GuestMemory::map_file(std::move(*fd), expected_size, /*private_cow=*/true);
   if (!mem) return Error(mem.error()).context(path);
   return mem;
+}
+
+Result<void> map_memory_file_into(sandbox::GuestMemory& memory, const std::string& path,
+                                  const SnapshotId& expected_id) {
+  auto fd = open_memory_file(path, memory.size(), expected_id);
+  if (!fd) return std::move(fd).error();
+  if (auto r = memory.remap_file(std::move(*fd), /*private_cow=*/true); !r) {
+    return std::move(r).error().context(path);
+  }
+  return Ok();
 }
 
 }  // namespace thaw::snapshot

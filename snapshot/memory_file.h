@@ -32,5 +32,9 @@ Result<MemoryFileStats> write_memory_file(const sandbox::GuestMemory& memory,
 // and when both it and `expected_id` carry an id, the ids must match.
 Result<sandbox::GuestMemory> map_memory_file(const std::string& path, uint64_t expected_size,
                                              const SnapshotId& expected_id = {});
+// The same checks, then the file replaces `memory`'s backing in place
+// (GuestMemory::remap_file): a standby VM's memory slots stay as they are.
+Result<void> map_memory_file_into(sandbox::GuestMemory& memory, const std::string& path,
+                                  const SnapshotId& expected_id = {});
 
 }  // namespace thaw::snapshot

@@ -129,7 +129,7 @@ Result<void> rebind_devices(Vmm& vmm) {
 // What load_snapshot read and mapped: everything a VM needs, before one exists.
 struct LoadedSnapshot {
   SnapshotState state;
-  sandbox::GuestMemory memory;
+  std::optional<sandbox::GuestMemory> memory;  // none when mapped into a standby's
   std::optional<WorkingSet> working_set;
 };
 
@@ -156,11 +156,20 @@ Result<std::optional<WorkingSet>> read_working_set_for(const std::string& dir,
 }
 
 // Every check that can refuse the snapshot, then the memory file mapped and
-// the working set prefetched into the host page tables. No VM is touched.
+// the working set prefetched into the host page tables. The file is mapped
+// anew, or with `into` (a standby's RAM) remapped in place over it; only
+// from that remap on is the standby touched, and then `*touched` is set.
+// `machine_fix`, when given, prefixes a machine mismatch (the standby's).
+struct StandbyTarget {
+  sandbox::GuestMemory* memory = nullptr;
+  bool* touched = nullptr;
+  std::string machine_fix;
+};
 Result<LoadedSnapshot> load_snapshot(SnapshotState state, VmmConfig& config,
                                      const std::string& dir, const RestoreOptions& options,
                                      const std::vector<kvm_cpuid_entry2>& supported,
-                                     RestoreReport& out) {
+                                     RestoreReport& out, const StandbyTarget& standby = {}) {
+  sandbox::GuestMemory* into = standby.memory;
   uint64_t t0 = now_ns();
   out.kind = state.machine.kind;
   // A restore loads no kernel; validate_config still wants a name for it.
@@ -168,7 +177,8 @@ Result<LoadedSnapshot> load_snapshot(SnapshotState state, VmmConfig& config,
   config.initrd_path.clear();
   if (auto r = sandbox::validate_config(config); !r) return std::move(r).error();
   if (auto r = check_machine(state.machine, config, supported); !r) {
-    return std::move(r).error().context(dir);
+    Error e = std::move(r).error().context(dir);
+    return standby.machine_fix.empty() ? e : e.context(standby.machine_fix);
   }
   auto working_set = read_working_set_for(dir, state.machine, options);
   if (!working_set) return std::move(working_set).error();
@@ -179,21 +189,37 @@ Result<LoadedSnapshot> load_snapshot(SnapshotState state, VmmConfig& config,
   uint64_t t1 = now_ns();
   out.timings.read_state_ns += t1 - t0;
 
-  auto memory = map_memory_file(dir + "/" + kMemoryFileName, state.machine.memory_size,
-                                state.machine.snapshot_id);
-  if (!memory) return std::move(memory).error();
-  if (auto r = check_layout(state.machine, *memory); !r) return std::move(r).error().context(dir);
+  LoadedSnapshot loaded{std::move(state), std::nullopt, std::move(*working_set)};
+  const MachineInfo& machine = loaded.state.machine;
+  std::string memory_path = dir + "/" + kMemoryFileName;
+  if (into == nullptr) {
+    auto memory = map_memory_file(memory_path, machine.memory_size, machine.snapshot_id);
+    if (!memory) return std::move(memory).error();
+    loaded.memory.emplace(std::move(*memory));
+  }
+  sandbox::GuestMemory& memory = into != nullptr ? *into : *loaded.memory;
+  if (auto r = check_layout(machine, memory); !r) return std::move(r).error().context(dir);
+  if (into != nullptr) {
+    if (into->size() != machine.memory_size) {
+      return Error::format("{}: snapshot has {} bytes of guest RAM, the standby {}", dir,
+                           machine.memory_size, into->size());
+    }
+    if (standby.touched != nullptr) *standby.touched = true;
+    if (auto r = map_memory_file_into(*into, memory_path, machine.snapshot_id); !r) {
+      return std::move(r).error();
+    }
+  }
   uint64_t t2 = now_ns();
   out.timings.map_memory_ns = t2 - t1;
-  if (*working_set) {
-    // Before KVM sees the memory: the guest's first accesses then find
-    // their pages mapped instead of faulting them in one by one.
-    auto stats = prefetch_working_set(*memory, **working_set);
+  if (loaded.working_set) {
+    // Before the vCPUs run: the guest's first accesses then find their
+    // pages mapped instead of faulting them in one by one.
+    auto stats = prefetch_working_set(memory, *loaded.working_set);
     if (!stats) return std::move(stats).error().context(dir + "/" + kWorkingSetFileName);
     out.prefetched = *stats;
     out.timings.prefetch_ns = now_ns() - t2;
   }
-  return LoadedSnapshot{std::move(state), std::move(*memory), std::move(*working_set)};
+  return loaded;
 }
 
 // KVM_PRE_FAULT_MEMORY over the working set, where the VM has it.
@@ -308,7 +334,7 @@ Result<RestoredMachine> restore_machine(const VmmConfig& config_in, const std::s
   uint64_t t1 = now_ns();
 
   failure_code = sandbox::kExitHostError;
-  auto vmm = Vmm::create(config, std::move(loaded->memory));
+  auto vmm = Vmm::create(config, std::move(*loaded->memory));
   if (!vmm) return std::move(vmm).error();
   // Device backing files and sockets are the user's paths again.
   failure_code = sandbox::kExitUsage;
@@ -337,23 +363,22 @@ Result<RestoreReport> restore_into_standby(Vmm& standby, const VmmConfig& bindin
   config.vsock_uds = bindings.vsock_uds;
   config.vsock_cid = bindings.vsock_cid;
   config.serial_path = bindings.serial_path;
-  // The fix for a machine mismatch is another standby, not other options.
-  if (auto r = check_machine(state->machine, config, standby.supported_cpuid()); !r) {
-    return std::move(r).error().context(dir).context(
-        fmt::format("this standby thaw-vmm was started with --mem {} --vcpus {} --cpu-model {}; "
-                    "send the snapshot to a standby started with the snapshot's",
-                    config.mem_mib, config.vcpus, sandbox::cpu_model_name(config.cpu_model)));
-  }
   RestoreReport out;
   out.timings.read_state_ns = now_ns() - t0;
-  auto loaded =
-      load_snapshot(std::move(*state), config, dir, options, standby.supported_cpuid(), out);
+  // Once the memory file is remapped over the standby's RAM, a failure
+  // spends the standby (standby_spent). The fix for a machine mismatch is
+  // another standby, not other options.
+  StandbyTarget target{standby.standby_memory(), &standby_spent,
+                       fmt::format("this standby thaw-vmm was started with --mem {} --vcpus {} "
+                                   "--cpu-model {}; send the snapshot to a standby started with "
+                                   "the snapshot's",
+                                   config.mem_mib, config.vcpus,
+                                   sandbox::cpu_model_name(config.cpu_model))};
+  auto loaded = load_snapshot(std::move(*state), config, dir, options, standby.supported_cpuid(),
+                              out, target);
   if (!loaded) return std::move(loaded).error();
-  // From here on the standby holds this snapshot's memory: a failure spends it.
   standby_spent = true;
-  if (auto r = standby.complete_standby(std::move(loaded->memory), config); !r) {
-    return std::move(r).error();
-  }
+  if (auto r = standby.complete_standby(config); !r) return std::move(r).error();
   if (auto r = apply_snapshot(standby, *loaded, config, standby.supported_cpuid(), dir, options,
                               out);
       !r) {

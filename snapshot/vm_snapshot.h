@@ -112,7 +112,8 @@ Result<RestoredMachine> restore_machine(const sandbox::VmmConfig& config, const 
 // (bad or mismatched snapshot) leaves the standby untouched and
 // `standby_spent` false: it can take another restore. A failure after the
 // memory was installed sets `standby_spent`: end that process. The VM is
-// not started; create_vm_ns stays 0.
+// not started; create_vm_ns stays 0 (the snapshot's memory file is mapped
+// in place over the standby's stand-in RAM: its KVM memory slots stay).
 Result<RestoreReport> restore_into_standby(sandbox::Vmm& standby, const sandbox::VmmConfig& bindings,
                                            const std::string& dir, const RestoreOptions& options,
                                            bool& standby_spent);

@@ -66,6 +66,15 @@ Result<GuestMemory> GuestMemory::create_anonymous(uint64_t size) {
   return mem;
 }
 
+Result<void> GuestMemory::remap_file(UniqueFd fd, bool private_cow) {
+  if (mapping_.data() == nullptr) return Error::format("guest memory has no mapping to replace");
+  int flags = (private_cow ? MAP_PRIVATE : MAP_SHARED) | MAP_FIXED | MAP_NORESERVE;
+  void* at = ::mmap(mapping_.data(), size_, PROT_READ | PROT_WRITE, flags, fd.get(), 0);
+  if (at == MAP_FAILED) return Error::from_errno("remapping {} bytes of guest memory", size_);
+  fd_ = std::move(fd);
+  return Ok();
+}
+
 const GuestRegion* GuestMemory::find(uint64_t gpa, uint64_t len) const {
   for (const auto& r : regions_) {
     // Written so that a hostile gpa/len cannot overflow past the check.

@@ -36,6 +36,12 @@ class GuestMemory {
   static Result<GuestMemory> map_file(UniqueFd fd, uint64_t size, bool private_cow);
   // Anonymous RAM for unit tests and fake guests.
   static Result<GuestMemory> create_anonymous(uint64_t size);
+  // Replaces the backing in place with `fd` (a file of size() bytes, mapped
+  // from offset 0 like map_file): host addresses do not move, so a VM that
+  // already has these regions as memory slots (a standby thaw-vmm) sees the
+  // file's pages without a KVM_SET_USER_MEMORY_REGION, which costs
+  // milliseconds once vCPUs exist. MAP_FIXED over this object's own mapping.
+  Result<void> remap_file(UniqueFd fd, bool private_cow);
 
   GuestMemory(GuestMemory&&) = default;
   GuestMemory& operator=(GuestMemory&&) = default;

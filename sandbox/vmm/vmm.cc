@@ -61,28 +61,29 @@ Result<std::unique_ptr<Vmm>> Vmm::create(const VmmConfig& config, GuestMemory me
     return Error::format("guest memory is {} bytes but the configuration says {} MiB",
                          memory_in.size(), config.mem_mib);
   }
-  return assemble(config, std::move(memory_in), true);
+  return assemble(config, std::move(memory_in));
 }
 
 Result<std::unique_ptr<Vmm>> Vmm::create_standby(const VmmConfig& config) {
   if (auto r = validate_config(config); !r) return std::move(r).error();
-  // A one-page stand-in until complete_standby() brings the real RAM.
-  auto placeholder = GuestMemory::create_anonymous(4096);
-  if (!placeholder) return std::move(placeholder).error();
-  auto vmm = assemble(config, std::move(*placeholder), false);
-  if (vmm) (*vmm)->standby_ = true;
+  // Untouched anonymous RAM (MAP_NORESERVE: no memory is committed) whose
+  // host addresses become the memory slots now; the restore remaps the
+  // snapshot's file over the same addresses.
+  auto stand_in = GuestMemory::create_anonymous(config.mem_mib << 20);
+  if (!stand_in) return std::move(stand_in).error();
+  auto vmm = assemble(config, std::move(*stand_in));
+  if (!vmm) return vmm;
+  (*vmm)->standby_ = true;
+  // The vCPU threads too: they wait at the closed gate until start() opens
+  // it, so the restore pays no thread creation.
+  (*vmm)->gate_.request_pause();
+  for (auto& r : (*vmm)->runners_) r->start();
+  (*vmm)->threads_waiting_ = true;
   return vmm;
 }
 
-Result<void> Vmm::complete_standby(GuestMemory memory, const VmmConfig& bindings) {
+Result<void> Vmm::complete_standby(const VmmConfig& bindings) {
   if (!standby_) return Error::format("this VM is not a standby VM, or already completed");
-  if (memory.size() != config_.mem_mib << 20) {
-    return Error::format("guest memory is {} bytes but this standby VM was made for --mem {} "
-                         "MiB",
-                         memory.size(), config_.mem_mib);
-  }
-  memory_ = std::move(memory);
-  if (auto r = vm_.set_memory(memory_); !r) return std::move(r).error();
   config_.disks = bindings.disks;
   config_.vsock_uds = bindings.vsock_uds;
   config_.vsock_cid = bindings.vsock_cid;
@@ -91,16 +92,13 @@ Result<void> Vmm::complete_standby(GuestMemory memory, const VmmConfig& bindings
   return Ok();
 }
 
-Result<std::unique_ptr<Vmm>> Vmm::assemble(const VmmConfig& config, GuestMemory memory_in,
-                                           bool map_memory) {
+Result<std::unique_ptr<Vmm>> Vmm::assemble(const VmmConfig& config, GuestMemory memory_in) {
   auto kvm = KvmSystem::open();
   if (!kvm) return std::move(kvm).error();
   std::optional<GuestMemory> memory(std::move(memory_in));
   auto vm = KvmVm::create(*kvm);
   if (!vm) return std::move(vm).error();
-  if (map_memory) {
-    if (auto r = vm->set_memory(*memory); !r) return std::move(r).error();
-  }
+  if (auto r = vm->set_memory(*memory); !r) return std::move(r).error();
   if (auto r = vm->create_irqchip_and_pit(); !r) return std::move(r).error();
 
   std::unique_ptr<Vmm> vmm(new Vmm(config, std::move(*kvm), std::move(*memory), std::move(*vm)));
@@ -278,6 +276,11 @@ Result<void> Vmm::start() {
   if (started_) return Error::format("VM already started");
   if (standby_) return Error::format("a standby VM has no guest yet; restore a snapshot into it");
   started_ = true;
+  if (threads_waiting_) {
+    threads_waiting_ = false;
+    gate_.resume();
+    return Ok();
+  }
   for (auto& r : runners_) r->start();
   return Ok();
 }

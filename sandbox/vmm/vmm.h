@@ -83,20 +83,24 @@ class Vmm {
   // GuestMemory::map_file); its size must equal config.mem_mib MiB.
   static Result<std::unique_ptr<Vmm>> create(const VmmConfig& config, GuestMemory memory);
   // A standby VM (thaw-vmm --standby, DESIGN.md "Lessons"): the KVM VM,
-  // irqchip, PIT, config.vcpus vCPUs with their CPUID and the IO thread's
-  // io_uring ring exist; guest RAM, devices and state come later, with
-  // complete_standby(), so a restore into it pays none of that creation.
+  // irqchip, PIT, config.vcpus vCPUs with their CPUID and their threads
+  // (parked until start()), the IO thread's io_uring ring, and memory slots over an untouched anonymous stand-in
+  // for guest RAM exist; the RAM's real backing (a snapshot's memory file,
+  // remapped in place into standby_memory()), devices and state come later,
+  // so a restore into it pays none of that creation.
   static Result<std::unique_ptr<Vmm>> create_standby(const VmmConfig& config);
   ~Vmm();
   Vmm(const Vmm&) = delete;
   Vmm& operator=(const Vmm&) = delete;
 
   bool standby() const { return standby_; }
-  // Installs guest RAM (config.mem_mib MiB, e.g. a snapshot's memory file)
-  // into a standby VM and takes the host bindings chosen now (disks, vsock
-  // socket and CID, serial) from `bindings`; the Vmm is then an ordinary
-  // unstarted one. Call before wiring devices.
-  Result<void> complete_standby(GuestMemory memory, const VmmConfig& bindings);
+  // A standby's guest RAM, to remap in place (GuestMemory::remap_file);
+  // nullptr once the standby is completed.
+  GuestMemory* standby_memory() { return standby_ ? &memory_ : nullptr; }
+  // Takes the host bindings chosen now (disks, vsock socket and CID,
+  // serial) from `bindings`; the Vmm is then an ordinary unstarted one.
+  // Call after remapping standby_memory(), before wiring devices.
+  Result<void> complete_standby(const VmmConfig& bindings);
   // The host's KVM_GET_SUPPORTED_CPUID, queried once when the vCPUs were made.
   const std::vector<kvm_cpuid_entry2>& supported_cpuid() const { return supported_cpuid_; }
 
@@ -158,10 +162,8 @@ class Vmm {
 
  private:
   Vmm(VmmConfig config, KvmSystem kvm, GuestMemory memory, KvmVm vm);
-  // The VM, irqchip, vCPUs and IO thread over `memory`; KVM sees the memory
-  // only when `map_memory` (a standby's placeholder stays unmapped).
-  static Result<std::unique_ptr<Vmm>> assemble(const VmmConfig& config, GuestMemory memory,
-                                               bool map_memory);
+  // The VM with `memory` as its memory slots, irqchip, vCPUs, IO thread.
+  static Result<std::unique_ptr<Vmm>> assemble(const VmmConfig& config, GuestMemory memory);
   Result<void> start_io_thread();
   Result<void> create_vcpus();
   void check_contracts();
@@ -191,6 +193,7 @@ class Vmm {
   std::vector<kvm_cpuid_entry2> supported_cpuid_;
   bool started_ = false;
   bool standby_ = false;
+  bool threads_waiting_ = false;  // a standby's vCPU threads exist, parked
 
   std::unique_ptr<IoLoop> loop_;
   std::thread io_thread_;

@@ -218,6 +218,25 @@ TEST_F(ThawVmmRestore, StandbyTakesARestoreAndTheGuestContinuesExactly) {
   stop_and_check_continuation(*standby, api, path("standby.log"), before, last + 2);
 }
 
+// A restore that fails after the snapshot's memory replaced the standby's
+// (here: its disk cannot be opened) must not leave a half-restored VM
+// waiting: the standby answers the error and exits 1 with the reason.
+TEST_F(ThawVmmRestore, StandbySpentByAFailedRestoreExits) {
+  std::string snap = path("snap");
+  snapshot_counter(snap);
+  auto standby = start_standby("standby", {"--mem", "64"});
+  ASSERT_TRUE(standby.ok()) << standby.error().message;
+  auto reply = control_request(path("standby.sock"),
+                               R"({"op":"restore","dir":")" + snap +
+                                   R"(","disks":[{"path":")" + path("missing.img") + R"("}]})");
+  ASSERT_FALSE(reply.ok());
+  EXPECT_NE(reply.error().message.find("missing.img"), std::string::npos) << reply.error().message;
+  auto e = standby->wait(seconds(30));
+  ASSERT_TRUE(e.ok()) << e.error().message;
+  EXPECT_EQ(e->exit_code, 1) << e->stderr_text;
+  EXPECT_NE(e->stderr_text.find("missing.img"), std::string::npos) << e->stderr_text;
+}
+
 TEST_F(ThawVmmRestore, RestoreOpIsOnlyForStandbys) {
   auto e = restore_expecting_exit({"--standby", "--mem", "64"});
   ASSERT_TRUE(e.ok()) << e.error().message;
