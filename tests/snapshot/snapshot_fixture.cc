@@ -107,11 +107,14 @@ Result<std::string> SnapshotTest::make_counter_snapshot(const std::string& snap_
 }
 
 Result<SnapshotTest::CounterSnapshot> SnapshotTest::counter_snapshot() {
-  CounterSnapshot s;
-  s.dir = path("snap");
-  auto before = make_counter_snapshot(s.dir);
+  auto before = make_counter_snapshot(path("snap"));
   if (!before) return std::move(before).error();
-  s.before = std::move(*before);
+  return checked_counter_snapshot(path("snap"), std::move(*before));
+}
+
+Result<SnapshotTest::CounterSnapshot> SnapshotTest::checked_counter_snapshot(std::string dir,
+                                                                             std::string before) {
+  CounterSnapshot s{std::move(dir), std::move(before), 0};
   std::string why;
   s.last = check_counter_lines(s.before, why);
   if (s.last < 3) {

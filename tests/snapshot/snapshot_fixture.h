@@ -63,6 +63,9 @@ class SnapshotTest : public ::testing::Test {
     int last = 0;
   };
   Result<CounterSnapshot> counter_snapshot();
+  // The check counter_snapshot() makes, for a snapshot in `dir` taken
+  // another way (the thaw-vmm binary's snapshot op) with log `before`.
+  static Result<CounterSnapshot> checked_counter_snapshot(std::string dir, std::string before);
 
   std::string guest_;
   std::optional<testguest::TempDir> dir_;

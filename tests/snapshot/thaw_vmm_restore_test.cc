@@ -118,11 +118,11 @@ class ThawVmmRestore : public SnapshotTest {
 };
 
 TEST_F(ThawVmmRestore, FreshProcessContinuesTheCounterExactly) {
-  std::string snap = path("snap");
-  std::string before = snapshot_counter(snap);
-  std::string why;
-  int last = check_counter_lines(before, why);
-  ASSERT_GE(last, 3) << why << before;
+  auto counter = checked_counter_snapshot(path("snap"), snapshot_counter(path("snap")));
+  ASSERT_TRUE(counter.ok()) << counter.error().message;
+  const std::string& snap = counter->dir;
+  const std::string& before = counter->before;
+  int last = counter->last;
 
   std::string api = path("restored.sock");
   auto restored = VmmProcess::start(vmm_, {"--restore", snap, "--mem", "64", "--api-sock", api},
@@ -181,11 +181,11 @@ TEST_F(ThawVmmRestore, SnapshotOpNeedsADirectory) {
 // snapshots of another machine precisely (and keeps waiting), then takes
 // the right one; its guest continues exactly, and it takes no second one.
 TEST_F(ThawVmmRestore, StandbyTakesARestoreAndTheGuestContinuesExactly) {
-  std::string snap = path("snap");
-  std::string before = snapshot_counter(snap);
-  std::string why;
-  int last = check_counter_lines(before, why);
-  ASSERT_GE(last, 3) << why << before;
+  auto counter = checked_counter_snapshot(path("snap"), snapshot_counter(path("snap")));
+  ASSERT_TRUE(counter.ok()) << counter.error().message;
+  const std::string& snap = counter->dir;
+  const std::string& before = counter->before;
+  int last = counter->last;
 
   std::string request = R"({"op":"restore","dir":")" + snap + R"("})";
   expect_standby_refusal("standby-vcpus", {"--mem", "64", "--vcpus", "2"}, request,
