@@ -126,6 +126,42 @@ TEST_F(Thawctl, CreateInvokeGetListDelete) {
   EXPECT_EQ(thawctl("get-function --function-name echo").status, 254);
 }
 
+// The README's example: the sample function of tools/sample, zipped and
+// deployed with fileb://, cold then warm (needs the python3.11 runtime image).
+TEST_F(Thawctl, SampleFunctionFromFilebZip) {
+  const char* src = std::getenv("THAW_SOURCE_ROOT");
+  ASSERT_NE(src, nullptr);
+  std::string out;
+  FILE* p = ::popen((std::string(src) + "/guest/runtimes/build-image.sh python3.11 2>/dev/null").c_str(), "r");
+  char buf[512];
+  while (p && std::fgets(buf, sizeof buf, p)) out = buf;
+  int rc = p ? ::pclose(p) : -1;
+  while (!out.empty() && out.back() == '\n') out.pop_back();
+  std::string image = out + "/image.erofs";
+  if (rc != 0 || !std::filesystem::exists(image)) {
+    GTEST_SKIP() << "no python3.11 runtime image (guest/runtimes/build-image.sh python3.11)";
+  }
+  stop(SIGTERM);
+  start({"--runtime-image", "python3.11=" + image});
+  std::string code = read_text(std::string(src) + "/tools/sample/lambda_function.py");
+  ASSERT_FALSE(code.empty());
+  auto bytes = make_zip({{"lambda_function.py", code}});
+  std::string zip = dir_ + "/sample.zip";
+  std::ofstream(zip, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()),
+                                             static_cast<std::streamsize>(bytes.size()));
+  CliRun c = thawctl("create-function --function-name hello --runtime python3.11 --handler "
+                     "lambda_function.lambda_handler --zip-file fileb://" + zip);
+  ASSERT_EQ(c.status, 0) << c.err;
+  for (int i = 0; i < 2; ++i) {
+    CliRun inv = thawctl("invoke --function-name hello --payload '{\"name\":\"thaw\"}' " + dir_ +
+                         "/hello.json");
+    ASSERT_EQ(inv.status, 0) << inv.err << log_text();
+    EXPECT_EQ(inv.json().at("StatusCode"), 200);
+    EXPECT_NE(read_text(dir_ + "/hello.json").find("hello, thaw"), std::string::npos);
+  }
+  EXPECT_EQ(count(function_log("hello"), "Init Duration: "), 1u) << "cold, then warm";
+}
+
 TEST_F(Thawctl, ErrorsFollowTheAwsCli) {
   CliRun missing = thawctl("get-function --function-name missing");
   EXPECT_EQ(missing.status, 254);
