@@ -73,6 +73,15 @@ Result<std::unique_ptr<FunctionRegistry>> FunctionRegistry::open(const std::stri
     reg->functions_.emplace(std::move(name), std::move(loaded));
   }
   if (ec) return Error::format("listing {}: {}", dir, ec.message());
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    std::string file = entry.path().filename().string();
+    if (!file.ends_with(".d") || reg->functions_.contains(file.substr(0, file.size() - 2))) continue;
+    reg->warnings_.push_back(fmt::format(
+        "left {} alone: the versions and aliases of a function whose record did not load; "
+        "restore its .json record, or remove the directory (CreateFunction of that name "
+        "replaces it)",
+        entry.path().string()));
+  }
   return reg;
 }
 

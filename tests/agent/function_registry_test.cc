@@ -269,21 +269,28 @@ TEST_F(Registry, RestartKeepsEverythingAndSkipsDamagedRecordsAlone) {
   std::ofstream(dir_ + "/functions/f.d/aliases/three.json") << "[]";
   std::ofstream(dir_ + "/layers/broken.json") << "{not json";
   reopen();
-  const auto& w = reg_->load_warnings();
-  auto warned = [&w](const std::string& what) {
+  // Reads the warnings of the registry open now (reopen replaces it).
+  auto warned = [this](const std::string& what) {
+    const auto& w = reg_->load_warnings();
     return std::any_of(w.begin(), w.end(), [&](const std::string& s) { return s.find(what) != std::string::npos; });
   };
-  EXPECT_TRUE(warned("f.d/versions/2.json")) << ::testing::PrintToString(w);
+  EXPECT_TRUE(warned("f.d/versions/2.json")) << ::testing::PrintToString(reg_->load_warnings());
   EXPECT_TRUE(warned("aliases/two.json: it points at version 2, which did not load"))
-      << ::testing::PrintToString(w);
-  EXPECT_TRUE(warned("aliases/three.json")) << ::testing::PrintToString(w);
-  EXPECT_TRUE(warned("layers/broken.json")) << ::testing::PrintToString(w);
+      << ::testing::PrintToString(reg_->load_warnings());
+  EXPECT_TRUE(warned("aliases/three.json")) << ::testing::PrintToString(reg_->load_warnings());
+  EXPECT_TRUE(warned("layers/broken.json")) << ::testing::PrintToString(reg_->load_warnings());
   EXPECT_TRUE(fs::exists(dir_ + "/layers/broken.json.damaged"));
   EXPECT_EQ(reg_->list_versions("f")->size(), 2u);
   EXPECT_TRUE(reg_->get_alias("f", "one").ok());
   EXPECT_FALSE(reg_->get_alias("f", "two").ok());
   EXPECT_TRUE(reg_->get_layer_version("base", 1).ok()) << "the good layer record still loads";
   EXPECT_EQ(publish("f")->version, "3") << "the damaged version's number is not reused";
+
+  std::ofstream(dir_ + "/functions/f.json") << "{}";
+  reopen();
+  EXPECT_FALSE(reg_->get("f").has_value());
+  EXPECT_TRUE(warned("skipped function record " + dir_ + "/functions/f.json"));
+  EXPECT_TRUE(warned("left " + dir_ + "/functions/f.d alone")) << ::testing::PrintToString(reg_->load_warnings());
 }
 
 TEST_F(Registry, DeleteRemovesVersionsAndAliasesAndARecreatedFunctionStartsClean) {
