@@ -163,6 +163,7 @@ void ApiRouter::handle(HttpRequest& req, HttpReply reply) {
                                        : registry_.remove_version(name, qualifier);
       if (!removed) return reply(render_api_error(removed.error()));
       pool_.drop_function(name);
+      pool_.forget_concurrency(name, qualifier);
       return reply(HttpResponse{204, {}, {}});
     }
     return reply(unknown_operation(req));

@@ -1,6 +1,8 @@
 // SandboxPool's concurrency settings: reserved and provisioned concurrency
 // changes (validated, persisted, applied) and the once-a-second tick that
 // keeps each provisioned version's sandboxes initialised.
+#include <cstdio>
+
 #include <fmt/format.h>
 
 #include "agent/api/function_registry.h"
@@ -59,6 +61,22 @@ std::optional<ApiError> SandboxPool::delete_provisioned(const std::string& funct
   if (auto saved = store_.replace(std::move(next)); !saved) return store_error(saved.error());
   maintain_provisioned();
   return std::nullopt;
+}
+
+void SandboxPool::forget_concurrency(const std::string& function, const std::string& qualifier) {
+  ConcurrencySettings next = store_.settings();
+  bool changed = qualifier.empty() && next.reserved.erase(function) > 0;
+  changed |= std::erase_if(next.provisioned, [&](const auto& entry) {
+               return entry.first.first == function &&
+                      (qualifier.empty() || entry.first.second == qualifier);
+             }) > 0;
+  if (!changed) return;
+  if (auto saved = store_.replace(std::move(next)); !saved) {
+    std::fprintf(stderr, "thawd: %s was deleted but its concurrency settings stay: %s\n",
+                 function.c_str(), saved.error().message.c_str());
+    return;
+  }
+  maintain_provisioned();
 }
 
 std::optional<ProvisionedStatus> SandboxPool::provisioned_status(const std::string& function,

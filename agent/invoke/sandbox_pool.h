@@ -116,6 +116,9 @@ class SandboxPool {
                                           uint32_t requested);
   std::optional<ApiError> delete_provisioned(const std::string& function,
                                              const std::string& qualifier);
+  // DeleteFunction: a deleted function loses its reservation and provisioned
+  // configs (Lambda); with a qualifier, only that version's provisioned config.
+  void forget_concurrency(const std::string& function, const std::string& qualifier);
   // TooManyRequestsException's Reason for a throttled invoke of `function`.
   std::string_view throttle_reason(const std::string& function) const;
   std::optional<ProvisionedStatus> provisioned_status(const std::string& function,

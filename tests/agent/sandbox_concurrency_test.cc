@@ -222,6 +222,15 @@ TEST_F(SandboxConcurrency, ProvisionedSandboxesAreReadyBeforeAnyInvoke) {
   EXPECT_TRUE(eventually([&] { return sandbox_pids().empty(); }, 10));
 }
 
+TEST_F(SandboxConcurrency, DeletingAFunctionDeletesItsConcurrencySettings) {
+  ASSERT_EQ(create_echo("gone").status, 201u);
+  ASSERT_EQ(put_reserved("gone", R"({"ReservedConcurrentExecutions": 0})").status, 200u);
+  ASSERT_EQ(request("DELETE", "/2015-03-31/functions/gone").status, 204u);
+  ASSERT_EQ(create_echo("gone").status, 201u);
+  EXPECT_EQ(request("GET", "/2019-09-30/functions/gone/concurrency").body, "{}");
+  EXPECT_EQ(invoke("gone", "{}").status, 200u) << "the old reservation of 0 no longer throttles";
+}
+
 TEST_F(SandboxConcurrency, SettingsSurviveARestart) {
   ASSERT_EQ(create_echo("keep").status, 201u);
   ASSERT_EQ(put_reserved("keep", R"({"ReservedConcurrentExecutions": 3})").status, 200u);
