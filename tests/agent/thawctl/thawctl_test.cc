@@ -30,6 +30,19 @@ struct CliRun {
   }
 };
 
+// Runs a shell command; its stdout (add 2>&1 for stderr too) and exit status.
+CliRun shell(const std::string& cmd) {
+  CliRun r;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  int status = ::pclose(p);
+  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
 class Thawctl : public ThawdHarness {
  protected:
   void SetUp() override {
@@ -45,16 +58,8 @@ class Thawctl : public ThawdHarness {
   // Runs thawctl with `args` (shell words) against this test's socket.
   CliRun thawctl(const std::string& args, const std::string& global = "") const {
     std::string err = dir_ + "/thawctl.err";
-    std::string cmd = "THAW_SOCKET=" + socket_ + " " + std::getenv("THAW_THAWCTL") + " " + global +
-                      " " + args + " 2>" + err;
-    CliRun r;
-    FILE* p = ::popen(cmd.c_str(), "r");
-    if (!p) return r;
-    char buf[4096];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-    int status = ::pclose(p);
-    r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    CliRun r = shell("THAW_SOCKET=" + socket_ + " " + std::getenv("THAW_THAWCTL") + " " + global +
+                     " " + args + " 2>" + err);
     r.err = read_text(err);
     return r;
   }
@@ -131,14 +136,12 @@ TEST_F(Thawctl, CreateInvokeGetListDelete) {
 TEST_F(Thawctl, SampleFunctionFromFilebZip) {
   const char* src = std::getenv("THAW_SOURCE_ROOT");
   ASSERT_NE(src, nullptr);
-  std::string out;
-  FILE* p = ::popen((std::string(src) + "/guest/runtimes/build-image.sh python3.11 2>/dev/null").c_str(), "r");
-  char buf[512];
-  while (p && std::fgets(buf, sizeof buf, p)) out = buf;
-  int rc = p ? ::pclose(p) : -1;
+  CliRun built = shell(std::string(src) + "/guest/runtimes/build-image.sh python3.11 2>/dev/null");
+  std::string out = built.out;
   while (!out.empty() && out.back() == '\n') out.pop_back();
+  out = out.substr(out.rfind('\n') == std::string::npos ? 0 : out.rfind('\n') + 1);
   std::string image = out + "/image.erofs";
-  if (rc != 0 || !std::filesystem::exists(image)) {
+  if (built.status != 0 || !std::filesystem::exists(image)) {
     GTEST_SKIP() << "no python3.11 runtime image (guest/runtimes/build-image.sh python3.11)";
   }
   stop(SIGTERM);
@@ -384,14 +387,9 @@ TEST_F(Thawctl, TcpListenerServesThawctlAndCurl) {
   ASSERT_EQ(inv.status, 0) << inv.err;
   EXPECT_EQ(read_text(dir_ + "/t.json"), "{\"echo\":{\"via\":\"tcp\"}}");
   std::string cmd = "curl -sS http://127.0.0.1:" + port + "/2015-03-31/functions/tcp";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  ASSERT_NE(p, nullptr);
-  std::string body;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) body.append(buf, n);
-  int rc = ::pclose(p);
-  if (rc != 0 && body.empty()) GTEST_SKIP() << "curl is not usable here: " << cmd;
+  CliRun curl = shell(cmd);
+  if (curl.status != 0 && curl.out.empty()) GTEST_SKIP() << "curl is not usable here: " << cmd;
+  const std::string& body = curl.out;
   EXPECT_NE(body.find("\"FunctionName\":\"tcp\""), std::string::npos) << body;
 
   // The AWS CLI itself, where installed: the same API over --endpoint-url.
@@ -401,11 +399,8 @@ TEST_F(Thawctl, TcpListenerServesThawctlAndCurl) {
   std::string aws = "AWS_ACCESS_KEY_ID=thaw AWS_SECRET_ACCESS_KEY=thaw AWS_DEFAULT_REGION=us-east-1 "
                     "aws lambda invoke --function-name tcp --payload '{\"via\":\"aws\"}' "
                     "--endpoint-url http://127.0.0.1:" + port + " " + dir_ + "/aws.json";
-  CliRun viaaws;
-  FILE* a = ::popen((aws + " 2>&1").c_str(), "r");
-  ASSERT_NE(a, nullptr);
-  while ((n = std::fread(buf, 1, sizeof buf, a)) > 0) viaaws.out.append(buf, n);
-  EXPECT_EQ(::pclose(a), 0) << viaaws.out;
+  CliRun viaaws = shell(aws + " 2>&1");
+  EXPECT_EQ(viaaws.status, 0) << viaaws.out;
   EXPECT_EQ(viaaws.json().at("StatusCode"), 200) << viaaws.out;
   EXPECT_EQ(read_text(dir_ + "/aws.json"), "{\"echo\":{\"via\":\"aws\"}}");
 }
@@ -414,14 +409,9 @@ TEST_F(Thawctl, TcpListenerRefusesRemoteAddressesWithoutTheFlag) {
   std::string cmd = std::string(std::getenv("THAW_THAWD")) + " --socket " + dir_ +
                     "/other.sock --state-dir " + dir_ + "/other --init " + std::getenv("THAW_INIT") +
                     " --tcp-listen 0.0.0.0:0 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  ASSERT_NE(p, nullptr);
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  int status = ::pclose(p);
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << out;
+  CliRun r = shell(cmd);
+  const std::string& out = r.out;
+  EXPECT_EQ(r.status, 1) << out;
   EXPECT_NE(out.find("--tcp-listen 0.0.0.0:0 is not a loopback address"), std::string::npos) << out;
 }
 
