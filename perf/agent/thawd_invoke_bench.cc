@@ -1,8 +1,9 @@
 // End to end through thawd: scheduler socket -> HTTP/1.1 parse -> router ->
-// worker -> process sandbox (thaw-init + a trivial C++ `provided` runtime)
+// SandboxPool on the loop -> process sandbox (thaw-init + a trivial C++ `provided` runtime)
 // -> back. Warm: one keep-alive connection, one invoke after another
 // (p50/p99/p99.9 in µs, invocations/s). Cold: each iteration invokes a
-// freshly created function (sandbox start + Init + first invoke). Needs root.
+// freshly created function (sandbox start + Init + first invoke), with the
+// agent's phase split (mounts, create, init, first_invoke). Needs root.
 #include "perf/agent/thawd_bench_support.h"
 
 namespace thaw::agent::bench {
@@ -55,6 +56,19 @@ void BM_ColdInvoke(benchmark::State& state) {
     us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t).count());
   }
   report(state, us, std::chrono::duration<double>(Clock::now() - start).count());
+  // The agent's own split of those cold starts (SandboxPool's phases, from
+  // /agent/v1/metrics): mean ms per phase.
+  if (c.call("GET", "/agent/v1/metrics", "", body) != 200) return;
+  for (const char* phase : {"mounts", "create", "init", "first_invoke"}) {
+    std::string labels = std::string("{phase=\"") + phase + "\"} ";
+    auto value = [&body, &labels](const std::string& series) {
+      std::string key = "thaw_cold_start_phase_seconds_" + series + labels;
+      size_t at = body.find(key);
+      return at == std::string::npos ? 0.0 : std::strtod(body.c_str() + at + key.size(), nullptr);
+    };
+    double count = value("count");
+    if (count > 0) state.counters[std::string(phase) + "_ms"] = value("sum") / count * 1000;
+  }
 }
 BENCHMARK(BM_ColdInvoke)->Iterations(100)->Unit(benchmark::kMillisecond)->UseRealTime();
 
