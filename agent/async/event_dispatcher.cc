@@ -42,7 +42,7 @@ void EventDispatcher::start() {
 void EventDispatcher::schedule(QueuedEvent e) {
   {
     std::lock_guard lock(mu_);
-    uint64_t due = e.state == EventState::kQueued ? e.next_attempt_ms : 0;
+    uint64_t due = e.next_attempt_ms;
     due_.emplace(due, std::move(e));
   }
   cv_.notify_one();
@@ -96,7 +96,7 @@ void EventDispatcher::run() {
 }
 
 void EventDispatcher::process(QueuedEvent e) {
-  if (e.state != EventState::kQueued) return complete(e);  // finished before a restart
+  if (e.state != EventState::kQueued) return complete(std::move(e));  // finished earlier
   EventInvokeConfig config = configs_.get(e.function, e.qualifier).value_or(EventInvokeConfig{});
   if (event_expired(e, config, wall_clock_ms())) {
     return finish(std::move(e), config, kConditionEventAgeExceeded, nullptr);
@@ -142,15 +142,23 @@ void EventDispatcher::finish(QueuedEvent e, const EventInvokeConfig& config,
   // The outcome is durable before anything else: a restart delivers, never re-runs.
   if (auto w = store_.write(e); !w) note(e, "could not record the outcome: " + w.error().message);
   note(e, fmt::format("{} after {} attempt(s)", condition, e.attempts));
-  complete(e);
+  complete(std::move(e));
 }
 
-void EventDispatcher::complete(const QueuedEvent& e) {
+void EventDispatcher::complete(QueuedEvent e) {
   bool to_failure_log = e.destination.empty() && e.state == EventState::kFailed;
   if (!e.destination.empty()) {
     auto d = parse_destination(e.destination);
     Result<void> sent = d ? deliver_record(*d, e.request_id, e.record)
                           : Result<void>(Error{d.error().message});
+    if (!sent && d && e.refused_deliveries < options_.delivery_retries) {
+      uint64_t delay = static_cast<uint64_t>(options_.timing.throttle_base.count())
+                       << e.refused_deliveries++;
+      note(e, fmt::format("destination {} refused the record ({}); again in {} ms",
+                          e.destination, sent.error().message, delay));
+      e.next_attempt_ms = wall_clock_ms() + delay;
+      return schedule(std::move(e));  // the outcome is on disk: a restart delivers too
+    }
     if (!sent) {
       note(e, fmt::format("destination {} refused the record ({}); it goes to {}", e.destination,
                           sent.error().message, store_.failed_dir()));

@@ -26,6 +26,10 @@ using EventInvoker = std::function<AttemptOutcome(const QueuedEvent& event)>;
 struct DispatcherOptions {
   unsigned threads = 4;
   RetryTiming timing;
+  // A destination that refuses a record (the scheduler's callback is down)
+  // gets it again after throttle_base, doubling, this many times; then the
+  // record goes to the failure log.
+  uint32_t delivery_retries = 3;
 };
 
 class EventDispatcher {
@@ -55,7 +59,7 @@ class EventDispatcher {
   void process(QueuedEvent event);
   void finish(QueuedEvent event, const EventInvokeConfig& config, std::string_view condition,
               const AttemptOutcome* last);
-  void complete(const QueuedEvent& event);
+  void complete(QueuedEvent event);
 
   DispatcherOptions options_;
   EventStore& store_;

@@ -40,6 +40,9 @@ struct QueuedEvent {
   // failed event, nowhere for a succeeded one) and the record itself.
   std::string destination;
   std::string record;
+  // Deliveries the destination refused in this run (memory only: a restart
+  // delivers afresh).
+  uint32_t refused_deliveries = 0;
 };
 
 std::string_view event_state_name(EventState state);

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <thread>
 
 #include <boost/json.hpp>
@@ -230,68 +231,95 @@ TEST_F(AsyncDispatcher, StopLeavesQueuedEventsOnDisk) {
   EXPECT_EQ(calls_, 0u);
 }
 
-// A one-shot HTTP server on a Unix socket: answers `status` and keeps the request.
+// An HTTP server on a Unix socket: the i-th request gets statuses[i] (the
+// last one repeats); it keeps the requests.
 struct Callback {
   std::string path;
   int fd = -1;
-  std::string request;
+  std::mutex mu;
+  std::vector<std::string> requests;
   std::thread thread;
-  Callback(const std::string& p, int status) : path(p) {
+  Callback(const std::string& p, std::vector<int> statuses) : path(p) {
     fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_un a{};
     a.sun_family = AF_UNIX;
     std::memcpy(a.sun_path, path.c_str(), path.size());
     EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
     EXPECT_EQ(::listen(fd, 4), 0);
-    thread = std::thread([this, status] {
-      int c = ::accept(fd, nullptr, nullptr);
-      if (c < 0) return;
-      char buf[65536];
-      ssize_t n;
-      while ((n = ::recv(c, buf, sizeof buf, 0)) > 0) {
-        request.append(buf, static_cast<size_t>(n));
-        size_t end = request.find("\r\n\r\n");
-        size_t cl = request.find("Content-Length: ");
-        if (end != std::string::npos && cl != std::string::npos &&
-            request.size() >= end + 4 + std::stoul(request.substr(cl + 16))) {
-          break;
+    thread = std::thread([this, statuses] {
+      for (size_t i = 0;; ++i) {
+        int c = ::accept(fd, nullptr, nullptr);
+        if (c < 0) return;  // shut down
+        std::string request;
+        char buf[65536];
+        ssize_t n;
+        while ((n = ::recv(c, buf, sizeof buf, 0)) > 0) {
+          request.append(buf, static_cast<size_t>(n));
+          size_t end = request.find("\r\n\r\n");
+          size_t cl = request.find("Content-Length: ");
+          if (end != std::string::npos && cl != std::string::npos &&
+              request.size() >= end + 4 + std::stoul(request.substr(cl + 16))) {
+            break;
+          }
         }
+        {
+          std::lock_guard lock(mu);  // counted before the client hears back
+          requests.push_back(std::move(request));
+        }
+        int status = statuses[std::min(i, statuses.size() - 1)];
+        std::string reply = "HTTP/1.1 " + std::to_string(status) + " X\r\nContent-Length: 0\r\n\r\n";
+        (void)::send(c, reply.data(), reply.size(), MSG_NOSIGNAL);
+        ::close(c);
       }
-      std::string reply = "HTTP/1.1 " + std::to_string(status) + " X\r\nContent-Length: 0\r\n\r\n";
-      (void)::send(c, reply.data(), reply.size(), MSG_NOSIGNAL);
-      ::close(c);
     });
   }
+  size_t count() {
+    std::lock_guard lock(mu);
+    return requests.size();
+  }
   ~Callback() {
-    ::shutdown(fd, SHUT_RDWR);  // wakes an accept() still waiting
-    if (thread.joinable()) thread.join();
+    ::shutdown(fd, SHUT_RDWR);  // wakes the accept()
+    thread.join();
     ::close(fd);
   }
 };
 
-TEST_F(AsyncDispatcher, UnixSocketCallbackGetsThePostAndARefusalGoesToTheFailureLog) {
-  Callback ok(dir_ + "/ok.sock", 204);
+TEST_F(AsyncDispatcher, UnixSocketCallbackGetsThePost) {
+  Callback ok(dir_ + "/ok.sock", {204});
   Destination d{Destination::Kind::kUnixHttp, ok.path, "/v1/async-results"};
-  QueuedEvent e = queue();
-  ASSERT_TRUE(deliver_record(d, e.request_id, R"({"version":"1.0"})"));
-  ok.thread.join();
-  ok.thread = std::thread();
-  EXPECT_TRUE(ok.request.starts_with("POST /v1/async-results HTTP/1.1\r\n")) << ok.request;
-  EXPECT_NE(ok.request.find("Content-Type: application/json"), std::string::npos);
-  EXPECT_TRUE(ok.request.ends_with("\r\n\r\n{\"version\":\"1.0\"}")) << ok.request;
-
-  Callback refuse(dir_ + "/refuse.sock", 500);
-  configure(R"({"DestinationConfig":{"OnSuccess":{"Destination":"unix://)" + refuse.path +
-            ":/hook\"}}}");
-  start({AttemptKind::kSuccess});
-  dispatcher_->schedule(e);
-  json::value r = wait_for_record(store_->failed_dir() + "/" + e.request_id + ".json");
-  ASSERT_TRUE(r.is_object()) << "a refused record is kept in the failure log";
-  EXPECT_EQ(r.at("requestContext").at("condition"), "Success");
+  ASSERT_TRUE(deliver_record(d, new_request_id(), R"({"version":"1.0"})"));
+  ASSERT_EQ(ok.count(), 1u);
+  const std::string& req = ok.requests[0];
+  EXPECT_TRUE(req.starts_with("POST /v1/async-results HTTP/1.1\r\n")) << req;
+  EXPECT_NE(req.find("Content-Type: application/json"), std::string::npos);
+  EXPECT_TRUE(req.ends_with("\r\n\r\n{\"version\":\"1.0\"}")) << req;
   auto missing = deliver_record({Destination::Kind::kUnixHttp, dir_ + "/none.sock", "/"},
-                                e.request_id, "{}");
+                                new_request_id(), "{}");
   ASSERT_FALSE(missing);
   EXPECT_NE(missing.error().message.find(dir_ + "/none.sock"), std::string::npos);
+}
+
+TEST_F(AsyncDispatcher, ARefusedRecordIsDeliveredAgainThenGoesToTheFailureLog) {
+  Callback flaky(dir_ + "/flaky.sock", {503, 204});
+  configure(R"({"DestinationConfig":{"OnSuccess":{"Destination":"unix://)" + flaky.path +
+            ":/hook\"}}}");
+  start({AttemptKind::kSuccess});
+  QueuedEvent e = queue();
+  dispatcher_->schedule(e);
+  wait_until_gone(e.request_id);
+  EXPECT_EQ(flaky.count(), 2u) << "refused once, delivered the second time";
+  EXPECT_FALSE(fs::exists(store_->failed_dir() + "/" + e.request_id + ".json"));
+  EXPECT_EQ(calls_, 1u) << "a delivery retry never re-runs the function";
+
+  Callback down(dir_ + "/down.sock", {500});
+  configure(R"({"DestinationConfig":{"OnSuccess":{"Destination":"unix://)" + down.path +
+            ":/hook\"}}}");
+  e = queue();
+  dispatcher_->schedule(e);
+  json::value r = wait_for_record(store_->failed_dir() + "/" + e.request_id + ".json");
+  ASSERT_TRUE(r.is_object()) << "a record no one takes is kept in the failure log";
+  EXPECT_EQ(r.at("requestContext").at("condition"), "Success");
+  EXPECT_EQ(down.count(), 4u) << "the first delivery and 3 more";
 }
 
 }  // namespace
