@@ -72,16 +72,59 @@ std::map<std::string, double> parse_report_fields(std::string_view log) {
   return out;
 }
 
-Result<ColdResult> run_cold(const Target& target, const std::string& payload, uint32_t samples) {
+// Idle and busy sandboxes from GET /agent/v1/health (-1 when unreadable).
+std::pair<int64_t, int64_t> health_sandboxes(UdsHttpClient& client) {
+  auto h = client.call("GET", "/agent/v1/health", "");
+  if (!h || h->status != 200) return {-1, -1};
+  boost::system::error_code ec;
+  auto v = boost::json::parse(h->body, ec);
+  if (ec || !v.is_object()) return {-1, -1};
+  auto field = [&v](const char* k) -> int64_t {
+    const auto& o = v.as_object();
+    return o.contains(k) && o.at(k).is_number() ? o.at(k).to_number<int64_t>() : -1;
+  };
+  return {field("idle_sandboxes"), field("busy_sandboxes")};
+}
+
+// Waits until the agent has no sandbox left (its idle reaper killed the
+// last sample's), so the next invoke is a cold start of the same version.
+Result<void> wait_for_no_sandboxes(UdsHttpClient& client) {
+  auto deadline = Clock::now() + std::chrono::seconds(60);
+  std::pair<int64_t, int64_t> seen{-1, -1};
+  while (Clock::now() < deadline) {
+    seen = health_sandboxes(client);
+    if (seen.first == 0 && seen.second == 0) return {};
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return Error::format("--cold-by reap: the agent still had {} idle and {} busy sandboxes after 60 s; "
+                       "start thawd with --idle-timeout 1 (thaw-bench --thawd-arg=--idle-timeout=1) "
+                       "and keep other clients off it", seen.first, seen.second);
+}
+
+Result<ColdResult> run_cold(const Target& target, const std::string& payload, uint32_t samples,
+                            bool reap) {
   auto client = connect_for(target, "cold");
   if (!client) return client.error();
   ColdResult out;
   Cleanup cleanup{target, {}};
   double cpu = 0;
+  const std::string reaped_name = function_name("reap", 0);
+  if (reap) {
+    // One function; its first cold start (which may boot and snapshot) is
+    // not a sample.
+    if (auto c = target.create_function(*client, reaped_name); !c) return c.error();
+    cleanup.names.push_back(reaped_name);
+    if (auto r = invoke_once(*client, reaped_name, payload); !r) return r.error().context("priming invoke");
+  }
   for (uint32_t i = 0; i < samples; ++i) {
-    std::string name = function_name("cold", i);
-    if (auto c = target.create_function(*client, name); !c) return c.error();
-    cleanup.names.push_back(name);
+    std::string name = reaped_name;
+    if (reap) {
+      if (auto w = wait_for_no_sandboxes(*client); !w) return w.error();
+    } else {
+      name = function_name("cold", i);
+      if (auto c = target.create_function(*client, name); !c) return c.error();
+      cleanup.names.push_back(name);
+    }
     auto cpu0 = CpuSnapshot::take(target.pid());
     auto t0 = Clock::now();
     auto r = invoke_once(*client, name, payload, /*tail_log=*/true);
@@ -116,9 +159,11 @@ Result<ColdResult> run_cold(const Target& target, const std::string& payload, ui
       }
     }
     out.phases["Other (HTTP, routing, spawn)"].record(total_ns > accounted ? total_ns - accounted : 0);
-    // Each cold sandbox is dropped right away so samples do not pile up.
-    if (auto d = target.delete_function(*client, name); !d) return d.error();
-    cleanup.names.pop_back();
+    if (!reap) {
+      // Each cold sandbox is dropped right away so samples do not pile up.
+      if (auto d = target.delete_function(*client, name); !d) return d.error();
+      cleanup.names.pop_back();
+    }
   }
   out.total.cpu_seconds = cpu;
   return out;

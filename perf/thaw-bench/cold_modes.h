@@ -38,7 +38,12 @@ struct DensityResult {
   std::string stop_reason;
 };
 
-Result<ColdResult> run_cold(const Target& target, const std::string& payload, uint32_t samples);
+// reap = false: a fresh function per sample (a boot-per-version backend
+// would boot every time). reap = true: one function, and before each sample
+// wait until the agent's idle reaper (thawd --idle-timeout 1) has killed the
+// last sandbox, so each sample restores the same version's snapshot.
+Result<ColdResult> run_cold(const Target& target, const std::string& payload, uint32_t samples,
+                            bool reap = false);
 Result<CreateRateResult> run_create_rate(const Target& target, const std::string& payload,
                                          uint32_t sandboxes, uint32_t concurrency);
 Result<DensityResult> run_density(const Target& target, const std::string& payload,

@@ -5,6 +5,7 @@
 #include <archive_entry.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -127,6 +128,7 @@ Result<std::unique_ptr<Target>> Target::start(const TargetOptions& o, const Func
   pid_t pid = ::fork();
   if (pid < 0) return Error::from_errno("fork for {}", o.binary);
   if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);  // a killed thaw-bench (run.sh's timeout) takes its agent along
     int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd >= 0) {
       ::dup2(fd, 1);

@@ -42,6 +42,7 @@ struct Options {
   std::string arrivals = "poisson";
   uint32_t connections = 8;
   uint32_t cold_samples = 20;
+  std::string cold_by = "fresh";
   uint32_t create_count = 16;
   uint32_t create_concurrency = 4;
   uint32_t density_budget_mb = 1024;
@@ -113,7 +114,8 @@ bool run_warm_modes(const Options& o, const std::set<std::string>& modes, const 
   uint32_t width = o.concurrency;
   if (modes.contains("open")) width = std::max(width, o.connections);
   if (modes.contains("throughput")) width = std::max(width, o.throughput_concurrency);
-  auto warm = run_closed_loop(target, function, payload, {width, o.warmup});
+  auto warm = o.warmup > 0 ? run_closed_loop(target, function, payload, {width, o.warmup})
+                           : Result<LoadResult>(LoadResult{.ok = 1});  // --warmup 0: none
   if (!warm || warm->ok == 0) {
     report.notes.push_back(fmt::format("{} warm-up failed: {}", label,
                                        warm ? warm->first_error : warm.error().message));
@@ -139,7 +141,7 @@ bool run_cold_modes(const Options& o, const std::set<std::string>& modes, const 
                     const std::string& payload, BenchReport& report) {
   bool ok = true;
   if (modes.contains("cold")) {
-    auto cold = run_cold(target, payload, o.cold_samples);
+    auto cold = run_cold(target, payload, o.cold_samples, o.cold_by == "reap");
     if (!cold) {
       report.notes.push_back("cold failed: " + cold.error().message);
       ok = false;
@@ -223,6 +225,11 @@ int main(int argc, char** argv) {
   app.add_option("--arrivals", o.arrivals, "open loop: poisson or constant")->check(CLI::IsMember({"poisson", "constant"}));
   app.add_option("--connections", o.connections, "open loop: most requests outstanding")->check(CLI::Range(1, 1024));
   app.add_option("--cold-samples", o.cold_samples, "cold starts to measure")->check(CLI::Range(1, 100000));
+  app.add_option("--cold-by", o.cold_by,
+                 "fresh: a new function per cold sample; reap: one function, each sample after "
+                 "thawd's idle reaper (--thawd-arg=--idle-timeout=1) killed the last sandbox, so a "
+                 "snapshot backend restores instead of booting")
+      ->check(CLI::IsMember({"fresh", "reap"}));
   app.add_option("--create-count", o.create_count, "create-rate: sandboxes to create")->check(CLI::Range(1, 4096));
   app.add_option("--create-concurrency", o.create_concurrency, "create-rate: at once")->check(CLI::Range(1, 1024));
   app.add_option("--density-budget-mb", o.density_budget_mb, "density: memory budget (MiB of PSS)")->check(CLI::Range(1, 1 << 22));
