@@ -25,7 +25,7 @@
 
 #include "common/file_util.h"
 #include "runtime-api/hybrid_vsock.h"
-#include "sandbox/microvm/frame_socket.h"
+#include "sandbox/frame_socket.h"
 #include "sandbox/microvm/snap_start.h"
 #include "snapshot/vm_snapshot.h"
 #include "tests/microvm/microvm_fixture.h"
@@ -200,6 +200,7 @@ void BM_SandboxRestore(benchmark::State& state) {
   o.prefetch = state.range(0) != 0;
   std::map<std::string, std::vector<double>> p;
   int n = 0;
+  double channels = 0;  // host channels per restore (the first may lose to the vsock reset)
   for (auto _ : state) {
     MicrovmSandbox vm(o);
     auto t0 = Clock::now();
@@ -213,7 +214,7 @@ void BM_SandboxRestore(benchmark::State& state) {
     p["vsock_connected"].push_back(ms(vm.phases().connected));
     p["notice_sent"].push_back(ms(vm.phases().first_frame_sent));
     p["first_frame"].push_back(restore_done);
-    p["channels"].push_back(vm.phases().connect_attempts);
+    channels += vm.phases().connect_attempts;
     p["invoke_response"].push_back(response);
     state.PauseTiming();
     (void)vm.kill();
@@ -223,6 +224,7 @@ void BM_SandboxRestore(benchmark::State& state) {
     state.counters[name + "_p50_ms"] = percentile(v, 0.50);
     state.counters[name + "_p99_ms"] = percentile(v, 0.99);
   }
+  state.counters["channels"] = benchmark::Counter(channels, benchmark::Counter::kAvgIterations);
 }
 BENCHMARK(BM_SandboxRestore)->Arg(0)->Arg(1)->ArgName("prefetch")->Iterations(15)
     ->Unit(benchmark::kMillisecond)->UseRealTime();

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "sandbox/microvm/frame_socket.h"
+#include "sandbox/frame_socket.h"
 #include "sandbox/microvm/vmm_process.h"
 #include "sandbox/sandbox.h"
 

@@ -137,8 +137,7 @@ Result<void> ProcessSandbox::start(const InitConfig& config_in) {
     pid_ = -1;
     return std::move(started).error();
   }
-  ::fcntl(host_end.get(), F_SETFL, O_NONBLOCK);
-  channel_ = std::move(host_end);
+  channel_ = FrameSocket(std::move(host_end), "process sandbox");
   Frame init;
   init.type = FrameType::kInitConfig;
   init.payload = encode_init_config(config);
@@ -154,64 +153,22 @@ Result<void> ProcessSandbox::snapshot(const std::string&) {
 }
 
 Result<void> ProcessSandbox::send(const Frame& frame) {
-  if (!channel_) return Error::format("process sandbox is not running");
-  auto bytes = encode_frame(frame);
-  if (!bytes) return std::move(bytes).error();
-  // A guest that stops reading must not hang the agent: the socket is
-  // non-blocking and the whole frame gets kSendTimeoutMs. MSG_NOSIGNAL: a
-  // dead sandbox is EPIPE here, not SIGPIPE for the agent.
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kSendTimeoutMs);
-  std::span<const uint8_t> rest(*bytes);
-  while (!rest.empty()) {
-    ssize_t n = ::send(channel_.get(), rest.data(), rest.size(), MSG_NOSIGNAL);
-    if (n > 0) {
-      rest = rest.subspan(static_cast<size_t>(n));
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno != EAGAIN) {
-      return Error::from_errno("sending a {} frame to the process sandbox",
-                               frame_type_name(frame.type));
-    }
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    pollfd p{channel_.get(), POLLOUT, 0};
-    if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) == 0) {
-      return Error::format("process sandbox did not read the {} frame within {} ms ({} of {} "
-                           "bytes sent); kill and replace it",
-                           frame_type_name(frame.type), kSendTimeoutMs,
-                           bytes->size() - rest.size(), bytes->size());
-    }
-  }
-  return Ok();
+  if (!channel_.connected()) return Error::format("process sandbox is not running");
+  // A guest that stops reading must not hang the agent (FrameSocket).
+  return channel_.send(frame, kSendTimeoutMs);
 }
 
 Result<std::optional<Frame>> ProcessSandbox::receive(int timeout_ms) {
-  for (;;) {
-    auto f = decoder_.next();
-    if (!f) return std::move(f).error().context("frame from the process sandbox");
-    if (f->has_value()) return std::move(*f);
-    if (!channel_) return Error::format("process sandbox is not running");
-    pollfd p{channel_.get(), POLLIN, 0};
-    int rc = ::poll(&p, 1, timeout_ms);
-    if (rc < 0 && errno == EINTR) continue;
-    if (rc < 0) return Error::from_errno("poll on the sandbox channel");
-    if (rc == 0) return std::optional<Frame>{};
-    uint8_t buf[65536];
-    ssize_t n = ::recv(channel_.get(), buf, sizeof buf, 0);
-    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-    if (n <= 0) {
-      channel_.reset();
-      auto st = exit_status();
-      for (int i = 0; i < 100 && !st; ++i) {
-        ::usleep(1000);
-        st = exit_status();
-      }
-      return Error::format("process sandbox closed its channel ({})",
-                           st ? fmt::format("wait status 0x{:x}", *st) : "still running");
-    }
-    if (auto ok = decoder_.feed({buf, static_cast<size_t>(n)}); !ok) return std::move(ok).error();
+  if (!channel_.connected()) return Error::format("process sandbox is not running");
+  auto f = channel_.receive(timeout_ms);
+  if (f || channel_.connected()) return f;  // a frame, a timeout or a malformed frame
+  auto st = exit_status();
+  for (int i = 0; i < 100 && !st; ++i) {
+    ::usleep(1000);
+    st = exit_status();
   }
+  return Error::format("process sandbox closed its channel ({})",
+                       st ? fmt::format("wait status 0x{:x}", *st) : "still running");
 }
 
 Result<SandboxStats> ProcessSandbox::stats() {
@@ -242,7 +199,7 @@ Result<void> ProcessSandbox::kill() {
     int st = 0;
     if (::waitpid(pid_, &st, 0) == pid_) status_ = st;
   }
-  channel_.reset();
+  channel_.close();
   if (cgroup_) cgroup_->remove();
   return Ok();
 }

@@ -13,6 +13,7 @@
 #include "common/unique_fd.h"
 #include "runtime-api/frame.h"
 #include "runtime-api/sandbox_layout.h"
+#include "sandbox/frame_socket.h"
 #include "sandbox/process/cgroup.h"
 #include "sandbox/sandbox.h"
 
@@ -49,7 +50,7 @@ class ProcessSandbox : public Sandbox {
   Result<void> snapshot(const std::string& snapshot_dir) override;
   Result<void> send(const Frame& frame) override;
   Result<std::optional<Frame>> receive(int timeout_ms) override;
-  int channel_fd() const override { return channel_.get(); }
+  int channel_fd() const override { return channel_.fd(); }
   Result<SandboxStats> stats() override;
   Result<void> kill() override;
   std::optional<int> exit_status() override;
@@ -63,8 +64,7 @@ class ProcessSandbox : public Sandbox {
   std::optional<Cgroup> cgroup_;
   pid_t pid_ = -1;
   std::optional<int> status_;
-  UniqueFd channel_;
-  FrameDecoder decoder_;
+  FrameSocket channel_;
 };
 
 }  // namespace thaw

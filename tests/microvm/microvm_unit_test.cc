@@ -13,7 +13,7 @@
 #include <thread>
 
 #include "common/file_util.h"
-#include "sandbox/microvm/frame_socket.h"
+#include "sandbox/frame_socket.h"
 #include "sandbox/microvm/guest_images.h"
 #include "sandbox/microvm/guest_initramfs.h"
 #include "sandbox/microvm/microvm_sandbox.h"

@@ -1,7 +1,7 @@
 // The host end of a sandbox channel: runtime-api frames over a connected
 // stream socket, with bounded waits so a guest that stops reading or
-// writing never hangs the agent. MicrovmSandbox uses it for the hybrid
-// vsock stream to thaw-init.
+// writing never hangs the agent. Both backends use it: the process
+// sandbox's socketpair and the microVM's hybrid vsock stream to thaw-init.
 #pragma once
 
 #include <optional>

@@ -1,4 +1,4 @@
-#include "sandbox/microvm/frame_socket.h"
+#include "sandbox/frame_socket.h"
 
 #include <fcntl.h>
 #include <poll.h>
