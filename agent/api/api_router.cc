@@ -164,6 +164,7 @@ void ApiRouter::handle(HttpRequest& req, HttpReply reply) {
       if (!removed) return reply(render_api_error(removed.error()));
       pool_.drop_function(name);
       pool_.forget_concurrency(name, qualifier);
+      if (async_) async_->forget_function(name, qualifier);  // its event invoke configs
       return reply(HttpResponse{204, {}, {}});
     }
     return reply(unknown_operation(req));

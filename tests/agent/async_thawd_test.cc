@@ -220,6 +220,14 @@ TEST_F(AsyncThawd, EventInvokeConfigApiValidatesPersistsAndDeletes) {
   EXPECT_EQ(request("DELETE", t).status, 204u);
   EXPECT_EQ(request("DELETE", t).status, 404u);
   EXPECT_EQ(request("GET", t).status, 404u);
+
+  // DeleteFunction takes the function's configs with it: a new function of
+  // the same name starts with none (as in Lambda).
+  ASSERT_EQ(put_config("cfg", {{"MaximumRetryAttempts", 0}}).status, 200u);
+  ASSERT_EQ(request("DELETE", "/2015-03-31/functions/cfg").status, 204u);
+  ASSERT_EQ(create_echo("cfg").status, 201u);
+  EXPECT_TRUE(eventually([&] { return request("GET", t).status == 404; }, 5))
+      << "the deleted function's config came back";
 }
 
 TEST_F(AsyncThawd, SigkillWithEventsQueuedLosesNoneAndRunsNoneTwice) {
