@@ -59,13 +59,18 @@ Result<std::optional<Frame>> FrameSocket::receive(int timeout_ms) {
     if (!f) return std::move(f).error().context(fmt::format("frame from {}", peer_));
     if (f->has_value()) return std::move(*f);
     if (!fd_) return Error::format("{}: channel is not connected", peer_);
-    pollfd p{fd_.get(), POLLIN, 0};
-    int rc = ::poll(&p, 1, timeout_ms < 0 ? -1 : ms_until(deadline));
-    if (rc < 0 && errno == EINTR) continue;
-    if (rc < 0) return Error::from_errno("poll on {}", peer_);
-    if (rc == 0) return std::optional<Frame>{};
+    // timeout 0 is the agent's loop draining a readable channel: the socket
+    // is non-blocking, so recv alone says whether more has arrived.
+    if (timeout_ms != 0) {
+      pollfd p{fd_.get(), POLLIN, 0};
+      int rc = ::poll(&p, 1, timeout_ms < 0 ? -1 : ms_until(deadline));
+      if (rc < 0 && errno == EINTR) continue;
+      if (rc < 0) return Error::from_errno("poll on {}", peer_);
+      if (rc == 0) return std::optional<Frame>{};
+    }
     uint8_t buf[65536];
     ssize_t n = ::recv(fd_.get(), buf, sizeof buf, 0);
+    if (n < 0 && errno == EAGAIN && timeout_ms == 0) return std::optional<Frame>{};
     if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
     if (n <= 0) {
       int err = n < 0 ? errno : 0;
