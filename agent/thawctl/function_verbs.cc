@@ -129,9 +129,14 @@ void add_function_verbs(CLI::App& app, Context& ctx) {
   }
   {
     CLI::App* sub = app.add_subcommand("list-functions", "ListFunctions");
-    sub->callback([&ctx] {
-      ctx.run = [&ctx] {
-        return perform(ctx, {"ListFunctions", http::verb::get, "/2015-03-31/functions/"});
+    auto version = std::make_shared<std::string>();
+    sub->add_option("--function-version", *version, "ALL: list published versions too")
+        ->check(CLI::IsMember({"ALL"}));
+    sub->callback([&ctx, version] {
+      ctx.run = [&ctx, version] {
+        std::string target = "/2015-03-31/functions/";
+        if (!version->empty()) target += "?FunctionVersion=" + *version;
+        return perform(ctx, {"ListFunctions", http::verb::get, target});
       };
     });
   }

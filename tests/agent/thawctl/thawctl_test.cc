@@ -316,6 +316,9 @@ TEST_F(Thawctl, VersionsAliasesConcurrencyEventConfigAndLayers) {
   CliRun versions = thawctl("list-versions-by-function --function-name ctl");
   ASSERT_EQ(versions.status, 0) << versions.err;
   EXPECT_EQ(versions.json().at("Versions").as_array().size(), 3u) << "$LATEST, 1, 2";
+  EXPECT_EQ(thawctl("list-functions --function-version ALL").json().at("Functions").as_array().size(),
+            3u);
+  EXPECT_EQ(thawctl("list-functions").json().at("Functions").as_array().size(), 1u);
 
   CliRun alias = thawctl("create-alias --function-name ctl --name live --function-version 1 "
                          "--routing-config 'AdditionalVersionWeights={\"2\"=0.25}'");
