@@ -186,7 +186,7 @@ class ThawdHarness : public ::testing::Test {
       ::close(fd);
       return r;
     }
-    timeval tv{30, 0};
+    timeval tv{recv_timeout_s_, 0};
     ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     std::string msg = method + " " + target + " HTTP/1.1\r\nHost: thaw\r\nConnection: close\r\n" +
                       extra_headers + "Content-Length: " + std::to_string(body.size()) +
@@ -241,6 +241,7 @@ class ThawdHarness : public ::testing::Test {
 
   std::string dir_, socket_;
   pid_t pid_ = -1;
+  long recv_timeout_s_ = 30;  // per request; a microVM's first cold start boots a kernel
 };
 
 }  // namespace thaw::agent::testing
