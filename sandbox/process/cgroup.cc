@@ -21,6 +21,17 @@ bool has_memory_controller(const std::string& v2_root) {
   return (" " + s + " ").find(" memory") != std::string::npos;
 }
 
+// A sandbox's cgroup directory. One left by an agent that died (same pid,
+// same counter after a restart) is removed first: rmdir only succeeds on a
+// cgroup with no processes, so a live sandbox's group is never taken over.
+Result<void> make_sandbox_dir(const std::string& path) {
+  if (::mkdir(path.c_str(), 0755) == 0) return Ok();
+  if (errno == EEXIST && ::rmdir(path.c_str()) == 0 && ::mkdir(path.c_str(), 0755) == 0) {
+    return Ok();
+  }
+  return Error::from_errno("mkdir {} (a stale sandbox cgroup that still holds processes?)", path);
+}
+
 Result<void> write_text(const std::string& path, std::string_view value) {
   auto fd = open_file(path, O_WRONLY | O_CLOEXEC);
   if (!fd) return std::move(fd).error();
@@ -96,7 +107,7 @@ Result<Cgroup> Cgroup::create(const std::string& name, uint64_t limit_bytes) {
                          "v1 memory hierarchy");
   }
   cg.path_ = base + "/thaw/" + name;
-  if (::mkdir(cg.path_.c_str(), 0755) < 0) return Error::from_errno("mkdir {}", cg.path_);
+  if (auto made = make_sandbox_dir(cg.path_); !made) return std::move(made).error();
   std::string limit = std::to_string(limit_bytes);
   auto ok = cg.version_ == Version::kV2 ? write_text(cg.path_ + "/memory.max", limit)
                                         : write_text(cg.path_ + "/memory.limit_in_bytes", limit);
@@ -175,7 +186,7 @@ Result<void> Cgroup::limit_cpu(double cpus) {
   }
   ::mkdir((v1 + "/thaw").c_str(), 0755);
   std::string dir = v1 + "/thaw/" + path_.substr(path_.rfind('/') + 1);
-  if (::mkdir(dir.c_str(), 0755) < 0) return Error::from_errno("mkdir {}", dir);
+  if (auto made = make_sandbox_dir(dir); !made) return std::move(made).error();
   cpu_path_ = dir;
   if (auto ok = write_text(dir + "/cpu.cfs_period_us", std::to_string(kPeriodUs)); !ok) return ok;
   if (auto ok = write_text(dir + "/cpu.cfs_quota_us", std::to_string(quota)); !ok) return ok;

@@ -680,3 +680,20 @@ TEST(SeccompPolicy, ShippedPolicyCompiles) {
 
 }  // namespace
 }  // namespace thaw
+
+// An agent that died leaves its sandboxes' cgroups behind; a restarted agent
+// with the same pid reuses the names and must not fail on them.
+TEST(ProcessSandboxCgroup, AStaleEmptyGroupOfTheSameNameIsReplaced) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root: cgroups";
+  const std::string name = "stale-test-" + std::to_string(::getpid());
+  std::string path;
+  {
+    auto first = thaw::Cgroup::create(name, 64ull << 20);
+    if (!first) GTEST_SKIP() << "no usable cgroup here: " << first.error().message;
+    path = first->path();
+  }
+  ASSERT_EQ(::mkdir(path.c_str(), 0755), 0) << "re-creating the leftover " << path;
+  auto second = thaw::Cgroup::create(name, 64ull << 20);
+  ASSERT_TRUE(second) << second.error().message;
+  EXPECT_EQ(second->path(), path);
+}
