@@ -47,6 +47,16 @@ double percentile(std::vector<double> v, double p) {
   return v[std::min(i, v.size() - 1)];
 }
 
+using Phases = std::map<std::string, std::vector<double>>;
+
+// <phase>_p50_ms and <phase>_p99_ms counters, over every iteration.
+void report_phases(benchmark::State& state, const Phases& phases) {
+  for (const auto& [name, v] : phases) {
+    state.counters[name + "_p50_ms"] = percentile(v, 0.50);
+    state.counters[name + "_p99_ms"] = percentile(v, 0.99);
+  }
+}
+
 struct Fixture {
   std::string scratch, snap, error;
   std::optional<MicrovmSandboxOptions> options;
@@ -198,7 +208,7 @@ void BM_SandboxRestore(benchmark::State& state) {
   if (!f.error.empty()) return state.SkipWithError(f.error.c_str());
   MicrovmSandboxOptions o = *f.options;
   o.prefetch = state.range(0) != 0;
-  std::map<std::string, std::vector<double>> p;
+  Phases p;
   int n = 0;
   double channels = 0;  // host channels per restore (the first may lose to the vsock reset)
   for (auto _ : state) {
@@ -220,10 +230,7 @@ void BM_SandboxRestore(benchmark::State& state) {
     (void)vm.kill();
     state.ResumeTiming();
   }
-  for (const auto& [name, v] : p) {
-    state.counters[name + "_p50_ms"] = percentile(v, 0.50);
-    state.counters[name + "_p99_ms"] = percentile(v, 0.99);
-  }
+  report_phases(state, p);
   state.counters["channels"] = benchmark::Counter(channels, benchmark::Counter::kAvgIterations);
 }
 BENCHMARK(BM_SandboxRestore)->Arg(0)->Arg(1)->ArgName("prefetch")->Iterations(15)
@@ -232,7 +239,7 @@ BENCHMARK(BM_SandboxRestore)->Arg(0)->Arg(1)->ArgName("prefetch")->Iterations(15
 void BM_InProcessRestore(benchmark::State& state) {
   const Fixture& f = fixture();
   if (!f.error.empty()) return state.SkipWithError(f.error.c_str());
-  std::map<std::string, std::vector<double>> p;
+  Phases p;
   int n = 1;
   double pages = 0;
   for (auto _ : state) {
@@ -249,10 +256,7 @@ void BM_InProcessRestore(benchmark::State& state) {
     p["start_to_response"].push_back(run.to_response);
     pages += static_cast<double>(run.prefetched_pages);
   }
-  for (const auto& [name, v] : p) {
-    state.counters[name + "_p50_ms"] = percentile(v, 0.50);
-    state.counters[name + "_p99_ms"] = percentile(v, 0.99);
-  }
+  report_phases(state, p);
   state.counters["prefetched_pages"] = benchmark::Counter(pages, benchmark::Counter::kAvgIterations);
 }
 BENCHMARK(BM_InProcessRestore)->Arg(0)->Arg(1)->ArgName("prefetch")->Iterations(15)
