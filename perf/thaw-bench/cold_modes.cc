@@ -153,7 +153,7 @@ Result<ColdResult> run_cold(const Target& target, const std::string& payload, ui
     }
     uint64_t accounted = 0;
     for (const auto& [k, v] : fields) {
-      if (k.ends_with("Duration") && k != "Billed Duration") {
+      if (k.ends_with("Duration") && !k.starts_with("Billed")) {
         out.phases[k].record(ms_to_ns(v));
         accounted += ms_to_ns(v);
       }

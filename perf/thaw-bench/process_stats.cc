@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
@@ -66,7 +67,8 @@ CpuSnapshot CpuSnapshot::take(pid_t root) {
     if (!fields) continue;
     auto& f = *fields;
     snap.by_pid[pid] = {(std::atof(f[11].c_str()) + std::atof(f[12].c_str())) / ticks,
-                        (std::atof(f[13].c_str()) + std::atof(f[14].c_str())) / ticks};
+                        (std::atof(f[13].c_str()) + std::atof(f[14].c_str())) / ticks,
+                        static_cast<pid_t>(std::atol(f[1].c_str()))};
   }
   return snap;
 }
@@ -77,6 +79,19 @@ double CpuSnapshot::seconds_since(const CpuSnapshot& start) const {
     auto it = start.by_pid.find(pid);
     Times before = it == start.by_pid.end() ? Times{} : it->second;
     total += (now.own - before.own) + (now.children - before.children);
+  }
+  // Children present at `start`, gone now, whose parent is still here: what
+  // they had spent before `start` reappears in the parent's cutime.
+  std::map<pid_t, double> reaped_before;
+  for (const auto& [pid, then] : start.by_pid) {
+    if (!by_pid.contains(pid) && by_pid.contains(then.ppid)) {
+      reaped_before[then.ppid] += then.own + then.children;
+    }
+  }
+  for (const auto& [parent, before_window] : reaped_before) {
+    auto it = start.by_pid.find(parent);
+    double growth = by_pid.at(parent).children - (it == start.by_pid.end() ? 0 : it->second.children);
+    total -= std::min(before_window, std::max(growth, 0.0));
   }
   return total;
 }

@@ -23,6 +23,7 @@ struct CpuSnapshot {
   struct Times {
     double own = 0;
     double children = 0;
+    pid_t ppid = 0;
   };
   std::map<pid_t, Times> by_pid;
   static CpuSnapshot take(pid_t root);
@@ -30,7 +31,10 @@ struct CpuSnapshot {
   // alive now, less what it had spent at `start` (all of it if it is new),
   // counting the children it reaped meanwhile. A process that ended in
   // between is not counted (its time may have left the tree with it: a
-  // sandbox's PID-namespace init is reaped by the kernel, not by thawd).
+  // sandbox's PID-namespace init is reaped by the kernel, not by thawd);
+  // when its parent reaped it, the part of the parent's cutime growth that
+  // is the child's time before `start` is taken back out (else a VM booted
+  // before the window and reaped inside it would be charged to it).
   double seconds_since(const CpuSnapshot& start) const;
 };
 // Proportional set size of the tree's descendants (not the root), bytes,

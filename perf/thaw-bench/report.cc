@@ -116,7 +116,7 @@ std::string plot(const BenchReport& r, const std::string& dir, const std::string
   }
   std::string script = fmt::format(
       "set terminal png size 1000,600\nset output '{}'\nset logscale x\nset xlabel 'latency (ms)'\n"
-      "set ylabel 'fraction of requests'\nset yrange [0:1]\nset grid\nset key bottom right\n"
+      "set ylabel 'fraction of requests'\nset yrange [0:1]\nset grid\nset key below\n"
       "set title 'thaw-bench latency CDF'\nplot {}\n",
       png, plots);
   FILE* g = ::popen("/usr/bin/gnuplot 2>&1", "w");

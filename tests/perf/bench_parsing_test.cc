@@ -65,11 +65,19 @@ TEST(ParseStatFields, RefusesTruncatedLines) {
 
 TEST(CpuSnapshot, CountsNewProcessesWholeAndIgnoresEndedOnes) {
   CpuSnapshot start, end;
-  start.by_pid[1] = {1.0, 0.5};
-  start.by_pid[2] = {3.0, 0.0};  // ends before `end`
-  end.by_pid[1] = {1.5, 0.75};   // +0.5 own, +0.25 reaped children
-  end.by_pid[3] = {0.2, 0.1};    // new: all of it
+  start.by_pid[1] = {1.0, 0.5, 0};
+  start.by_pid[2] = {3.0, 0.0, 99};  // ends before `end`, its parent outside the tree
+  end.by_pid[1] = {1.5, 0.75, 0};    // +0.5 own, +0.25 reaped children
+  end.by_pid[3] = {0.2, 0.1, 1};     // new: all of it
   EXPECT_NEAR(end.seconds_since(start), 0.5 + 0.25 + 0.3, 1e-9);
+}
+
+TEST(CpuSnapshot, AChildReapedInsideTheWindowCostsOnlyItsTimeInside) {
+  CpuSnapshot start, end;
+  start.by_pid[1] = {1.0, 0.0, 0};
+  start.by_pid[2] = {40.0, 0.0, 1};  // a VM that booted before the window
+  end.by_pid[1] = {1.1, 40.5, 0};    // reaped it: 40 s before + 0.5 s inside
+  EXPECT_NEAR(end.seconds_since(start), 0.1 + 0.5, 1e-9);
 }
 
 TEST(ProcessTree, FindsThisProcess) {
