@@ -152,6 +152,8 @@ InProcessRun restore_in_process(const Fixture& f, bool prefetch, bool record, in
   return run;
 }
 
+std::string* scratch_to_remove = nullptr;  // set once the fixture exists; main() removes it
+
 const Fixture& fixture() {
   static Fixture f = [] {
     Fixture f;
@@ -189,6 +191,7 @@ const Fixture& fixture() {
     if (!rec.error.empty()) f.error = "recording the working set: " + rec.error;
     return f;
   }();
+  scratch_to_remove = &f.scratch;
   return f;
 }
 
@@ -265,4 +268,13 @@ BENCHMARK(BM_InProcessRestore)->Arg(0)->Arg(1)->ArgName("prefetch")->Iterations(
 }  // namespace
 }  // namespace thaw
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  // The snapshot (guest RAM, sparse) and images go with the run.
+  if (thaw::scratch_to_remove != nullptr && std::getenv("THAW_KEEP_SCRATCH") == nullptr) {
+    thaw::remove_tree(*thaw::scratch_to_remove);
+  }
+  return 0;
+}
