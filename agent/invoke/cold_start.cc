@@ -122,6 +122,10 @@ ApiResult<ColdStart> cold_start(const PoolSettings& settings, FunctionRegistry& 
     }
     finish_init();
     if (f.type == FrameType::kReady) {
+      if (auto share = sandbox->apply_cpu_share(); !share) {
+        (void)sandbox->kill();
+        return service_error("starting a sandbox", share.error());
+      }
       out.sandbox = std::move(sandbox);
       return out;
     }

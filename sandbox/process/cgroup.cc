@@ -178,6 +178,9 @@ Result<void> Cgroup::limit_cpu(double cpus) {
     }
     return write_text(path_ + "/cpu.max", fmt::format("{} {}", quota, kPeriodUs));
   }
+  if (!cpu_path_.empty()) {  // a new share for a group already made (after Init)
+    return write_text(cpu_path_ + "/cpu.cfs_quota_us", std::to_string(quota));
+  }
   const std::string v1 = "/sys/fs/cgroup/cpu";
   if (::access((v1 + "/cgroup.procs").c_str(), F_OK) != 0) {
     return Error::format("no cgroup cpu controller (looked for {}); mount the v1 cpu hierarchy or "

@@ -1,5 +1,6 @@
 #include "sandbox/process/process_sandbox.h"
 
+#include <algorithm>
 #include <fcntl.h>
 #include <linux/sched.h>
 #include <linux/seccomp.h>
@@ -71,7 +72,16 @@ SandboxLayout ProcessSandbox::layout(const ProcessSandboxOptions& o, const std::
   return l;
 }
 
+Result<void> ProcessSandbox::apply_cpu_share() {
+  if (!cgroup_ || !options_.cpu_limit) return Ok();
+  if (auto cpu = cgroup_->limit_cpu(cpu_share(memory_mb_)); !cpu) {
+    return std::move(cpu).error().context("process sandbox CPU share after Init");
+  }
+  return Ok();
+}
+
 Result<void> ProcessSandbox::start(const InitConfig& config_in) {
+  memory_mb_ = config_in.memory_mb;
   if (pid_ > 0) return Error::format("process sandbox already started (pid {})", pid_);
   if (options_.code_dir.empty()) return Error::format("process sandbox needs a code_dir");
   if (::access(options_.init_path.c_str(), X_OK) < 0) {
@@ -92,7 +102,9 @@ Result<void> ProcessSandbox::start(const InitConfig& config_in) {
     if (!cg) return std::move(cg).error().context("process sandbox cgroup");
     cgroup_ = std::move(*cg);
     if (options_.cpu_limit) {
-      if (auto cpu = cgroup_->limit_cpu(config_in.memory_mb / kMemoryMbPerCpu); !cpu) {
+      // Init runs with at least one whole CPU; apply_cpu_share() sets the
+      // steady share once the runtime is ready.
+      if (auto cpu = cgroup_->limit_cpu(std::max(1.0, cpu_share(config_in.memory_mb))); !cpu) {
         return std::move(cpu).error().context("process sandbox CPU share");
       }
     }

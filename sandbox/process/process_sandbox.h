@@ -21,6 +21,7 @@ namespace thaw {
 
 // Lambda gives a function one vCPU's worth of CPU time per 1769 MB.
 inline constexpr double kMemoryMbPerCpu = 1769.0;
+inline double cpu_share(uint32_t memory_mb) { return memory_mb / kMemoryMbPerCpu; }
 
 struct ProcessSandboxOptions {
   std::string init_path;            // the thaw-init binary
@@ -35,7 +36,10 @@ struct ProcessSandboxOptions {
   std::string work_dir = "/tmp";    // where the staging mount point is created
   bool use_cgroup = true;           // memory limit = InitConfig.memory_mb
   // With use_cgroup: CPU capped in proportion to memory like Lambda
-  // (kMemoryMbPerCpu MB = one CPU: 128 MB gets 7% of a CPU).
+  // (kMemoryMbPerCpu MB = one CPU: 128 MB gets 7% of a CPU). Init gets at
+  // least one CPU, as Lambda's Init phase runs faster than a low-memory
+  // function's steady share; the caller applies the share with
+  // apply_cpu_share() once the runtime is ready.
   bool cpu_limit = true;
 };
 
@@ -55,6 +59,9 @@ class ProcessSandbox : public Sandbox {
   Result<void> kill() override;
   std::optional<int> exit_status() override;
 
+  // Caps the sandbox at its steady CPU share (after Init; see cpu_limit).
+  Result<void> apply_cpu_share();
+
   // The sandbox tree this backend builds from host directories/images.
   static SandboxLayout layout(const ProcessSandboxOptions& o, const std::string& stage);
 
@@ -62,6 +69,7 @@ class ProcessSandbox : public Sandbox {
   ProcessSandboxOptions options_;
   std::string stage_;  // empty host directory; the sandbox mounts over it privately
   std::optional<Cgroup> cgroup_;
+  uint32_t memory_mb_ = 0;
   pid_t pid_ = -1;
   std::optional<int> status_;
   FrameSocket channel_;
