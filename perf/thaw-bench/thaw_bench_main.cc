@@ -48,6 +48,9 @@ struct Options {
   uint32_t density_budget_mb = 1024;
   uint32_t density_max = 32;
   uint32_t throughput_concurrency = 8;
+  // One whole CPU (Lambda's 1769 MB): the figures measure thaw, not the
+  // CPU cap a smaller function would run under.
+  uint32_t memory_mb = 1769;
 };
 
 Result<FunctionSpec> function_spec(const Options& o) {
@@ -77,6 +80,7 @@ Result<FunctionSpec> function_spec(const Options& o) {
   } else {
     return Error::format("--function '{}' is neither python nor provided", o.function);
   }
+  fn.memory_mb = o.memory_mb;
   return fn;
 }
 
@@ -205,6 +209,8 @@ int main(int argc, char** argv) {
   app.add_option("--thawd", o.thawd.binary, "start this thawd (temp state dir and socket)");
   app.add_option("--init", o.thawd.init, "thaw-init for the started thawd");
   app.add_option("--seccomp-policy", o.thawd.seccomp_policy, "sandbox/process/seccomp-policy.txt");
+  app.add_option("--memory-size", o.memory_mb, "the function's MemorySize in MB (CPU share: 1769 = one CPU)")
+      ->check(CLI::Range(128, 10240));
   app.add_option("--runtime-image", o.thawd.runtime_images, "RUNTIME=PATH, passed to thawd");
   app.add_option("--thawd-arg", o.thawd.extra_args, "extra argument for thawd (repeat), e.g. --backend");
   app.add_option("--socket", o.thawd.socket, "drive the agent already listening here instead");
