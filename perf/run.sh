@@ -66,9 +66,11 @@ run_suite() {  # NAME [meson test options...]
   local name=$1
   shift
   echo "   $name"
+  # Own log files: perf_smoke runs this inside `meson test` on the same build
+  # directory, whose testlog.json must not be rewritten under it.
   BENCHMARK_OUT="$out/$name.json" BENCHMARK_OUT_FORMAT=json \
-    meson test -C "$B" --benchmark --no-rebuild "$@" "$name" >/dev/null 2>&1 ||
-    echo "   $name failed or timed out (load $(cut -d' ' -f1 /proc/loadavg)): see $B/meson-logs/testlog.txt" |
+    meson test -C "$B" --benchmark --no-rebuild --logbase perf-benchlog "$@" "$name" >/dev/null 2>&1 ||
+    echo "   $name failed or timed out (load $(cut -d' ' -f1 /proc/loadavg)): see $B/meson-logs/perf-benchlog.txt" |
     tee -a "$out/failures.txt"
 }
 suites=$(meson test -C "$B" --benchmark --list --no-rebuild 2>/dev/null | grep -E '^[a-z_]+$' || true)
