@@ -53,6 +53,8 @@ stage "machine facts"
 "$B/agent/thawd" --doctor --json >"$out/doctor.json" 2>/dev/null || true
 variant=$("$B/agent/thawd" --doctor --guest-variant 2>/dev/null || echo pvm)
 guest_dir=$(tools/build-guest.sh --variant "$variant" --only-if-cached --print-dir 2>/dev/null || true)
+# snapshot_restore's Linux-guest case reads it (without it that case reports an error).
+if [[ -n $guest_dir ]]; then export THAW_GUEST_DIR=$guest_dir; fi
 python3 perf/machine_facts.py "$out/machine.json" "$commit" "$out/doctor.json" "$guest_dir" "$smoke"
 
 stage "micro-benchmarks"
