@@ -207,6 +207,11 @@ void ApiRouter::invoke(const std::string& name, HttpRequest& req, HttpReply repl
   if (!config) return reply(render_api_error(config.error()));
   std::string& body = req.body();
   if (body.empty()) body = "{}";
+  if (type == "Event") {
+    if (auto too_large = AsyncInvocations::payload_too_large(body.size())) {
+      return reply(render_api_error(*too_large));  // 413 before the JSON check, as Lambda
+    }
+  }
   boost::system::error_code ec;
   json::parse(body, ec);
   if (ec) {

@@ -49,15 +49,19 @@ void AsyncInvocations::run_blocking(std::function<HttpResponse()> work, HttpRepl
   });
 }
 
+std::optional<ApiError> AsyncInvocations::payload_too_large(size_t bytes) {
+  if (bytes <= kMaxAsyncPayloadBytes) return std::nullopt;
+  return ApiError{ApiErrorKind::kRequestTooLarge,
+                  fmt::format("Request must be smaller than {} bytes for the InvokeAsync operation "
+                              "(this payload is {} bytes); pass large data by reference, or "
+                              "invoke RequestResponse (6 MB)",
+                              kMaxAsyncPayloadBytes, bytes)};
+}
+
 void AsyncInvocations::enqueue(const std::string& function, const std::string& qualifier,
                                std::string payload, HttpReply reply) {
-  if (payload.size() > kMaxAsyncPayloadBytes) {
-    return reply(render_api_error(
-        {ApiErrorKind::kRequestTooLarge,
-         fmt::format("Request must be smaller than {} bytes for the InvokeAsync operation (this "
-                     "payload is {} bytes); pass large data by reference, or invoke "
-                     "RequestResponse (6 MB)",
-                     kMaxAsyncPayloadBytes, payload.size())}));
+  if (auto too_large = payload_too_large(payload.size())) {
+    return reply(render_api_error(*too_large));
   }
   if (dispatcher_->pending() >= options_.max_queued_events) {
     return reply(render_api_error(

@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,9 @@ class AsyncInvocations {
   // running (drain timeout); then this object must be leaked, not destroyed.
   bool finish_drain() { return dispatcher_->join_or_detach(); }
 
+  // The 413 for an Event payload over 256 KB, or nullopt when it fits. Invoke
+  // checks this before parsing the body, as Lambda does (size, then JSON).
+  static std::optional<ApiError> payload_too_large(size_t bytes);
   // Invoke's Event branch, on the loop thread: 413 over 256 KB; otherwise
   // the 202 (x-amzn-RequestId) is sent only once the event is on disk.
   void enqueue(const std::string& function, const std::string& qualifier, std::string payload,

@@ -173,6 +173,10 @@ TEST_F(AsyncThawd, PayloadLimitIs256KBAndBadEventsAreRefused) {
   r = invoke_event("big", "{not json");
   EXPECT_EQ(r.status, 400u);
   EXPECT_EQ(r.header("x-amzn-ErrorType"), "InvalidRequestContentException");
+  // Over the limit and not JSON: the size is checked first (Lambda's 413).
+  r = invoke_event("big", std::string(262145, '{'));
+  EXPECT_EQ(r.status, 413u) << r.body;
+  EXPECT_EQ(r.header("x-amzn-ErrorType"), "RequestTooLargeException");
 }
 
 TEST_F(AsyncThawd, EventInvokeConfigApiValidatesPersistsAndDeletes) {
