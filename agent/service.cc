@@ -130,7 +130,10 @@ int run_service(const ServiceOptions& o) {
   if (!async) return fail(async.error().message);
   router.set_async(async->get());
   // /agent/v1 and the drain gate see every request first (agent/ops/).
-  ops::AgentOps agent_ops(**loop, ops::make_agent_view(pool, **registry, logs_dir));
+  ops::AgentView view = ops::make_agent_view(pool, **registry, logs_dir);
+  view.async_events_pending = [a = async->get()] { return a->pending(); };
+  view.async_events_in_flight = [a = async->get()] { return a->in_flight(); };
+  ops::AgentOps agent_ops(**loop, std::move(view));
   ops::observe_pool(pool);
   auto handle = [&](HttpRequest& req, HttpReply reply) {
     if (!agent_ops.handle(req, reply)) router.handle(req, std::move(reply));

@@ -272,6 +272,8 @@ bool AgentOps::handle(HttpRequest& req, HttpReply& reply) {
     if (method != http::verb::get) return wrong_method("GET");
     SandboxCounts c = view_.counts();
     SandboxGauges g{c.idle, c.busy, c.provisioned, in_flight_, !drain_source_.empty()};
+    if (view_.async_events_pending) g.async_events_pending = view_.async_events_pending();
+    if (view_.async_events_in_flight) g.async_events_in_flight = view_.async_events_in_flight();
     reply(HttpResponse{200,
                        {{"Content-Type", "text/plain; version=0.0.4; charset=utf-8"}},
                        metrics_.render_prometheus(g)});

@@ -50,6 +50,10 @@ struct AgentView {
   std::function<size_t()> functions;                      // registered functions
   std::function<bool(const std::string&)> function_exists;
   std::function<void()> kill_idle;  // drain: end idle sandboxes (may hand off to a worker)
+  // Asynchronous events not finished (waiting or being tried) and those being
+  // tried now; unset where the agent has no async queue (the gauges read 0).
+  std::function<size_t()> async_events_pending;
+  std::function<size_t()> async_events_in_flight;
   std::string logs_dir;             // <state>/logs: <function>.log
 };
 

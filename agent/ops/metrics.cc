@@ -227,6 +227,13 @@ std::string MetricsRegistry::render_prometheus(const SandboxGauges& g) const {
   out += fmt::format("thaw_invocations_in_flight {}\n", g.in_flight);
   header(out, "thaw_draining", "gauge", "1 while the agent drains (new invokes get 503).");
   out += fmt::format("thaw_draining {}\n", g.draining ? 1 : 0);
+  header(out, "thaw_async_events_pending", "gauge",
+         "Asynchronous (Event) invocations queued on disk and not finished: waiting for a try, "
+         "a retry, or being tried.");
+  out += fmt::format("thaw_async_events_pending {}\n", g.async_events_pending);
+  header(out, "thaw_async_events_in_flight", "gauge",
+         "Asynchronous (Event) invocations being tried now.");
+  out += fmt::format("thaw_async_events_in_flight {}\n", g.async_events_in_flight);
   return out;
 }
 

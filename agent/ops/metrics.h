@@ -64,6 +64,8 @@ struct SandboxGauges {
   uint64_t provisioned = 0;
   uint64_t in_flight = 0;  // Invoke requests being answered
   bool draining = false;
+  uint64_t async_events_pending = 0;    // queued on disk, waiting or being tried
+  uint64_t async_events_in_flight = 0;  // being tried now
 };
 
 class MetricsRegistry {

@@ -53,6 +53,13 @@ class AsyncThawd : public ThawdHarness {
   std::string event_file(const std::string& request_id) {
     return dir_ + "/state/events/" + request_id + ".json";
   }
+  // The value of an unlabelled gauge in /agent/v1/metrics; -1 when absent.
+  double gauge(const std::string& name) {
+    std::string text = request("GET", "/agent/v1/metrics").body;
+    size_t at = text.find("\n" + name + " ");
+    if (at == std::string::npos) return -1;
+    return std::stod(text.substr(at + name.size() + 2));
+  }
 };
 
 TEST_F(AsyncThawd, EventIsAcceptedOnlyOnceDurableAndTheSuccessRecordHasLambdasShape) {
@@ -269,6 +276,23 @@ TEST_F(AsyncThawd, SigkillWithEventsQueuedLosesNoneAndRunsNoneTwice) {
   for (const auto& id : ids) EXPECT_EQ(count(log, "START RequestId: " + id), 1u) << id << "\n" << log;
   EXPECT_TRUE(eventually([&] { return fs::is_empty(dir_ + "/state/events/failed") &&
                                       !fs::exists(event_file(ids.back())); }, 10));
+}
+
+TEST_F(AsyncThawd, MetricsExportTheQueuedAndInFlightEvents) {
+  restart({"--async-threads", "1"});
+  EXPECT_EQ(gauge("thaw_async_events_pending"), 0);
+  EXPECT_EQ(gauge("thaw_async_events_in_flight"), 0);
+  ASSERT_EQ(create_echo("queued").status, 201u);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(invoke_event("queued", R"({"sleep":2})").status, 202u);
+  }
+  // One dispatcher thread: the first event runs, the other two wait.
+  EXPECT_TRUE(eventually([&] { return gauge("thaw_async_events_in_flight") == 1 &&
+                                      gauge("thaw_async_events_pending") == 3; }, 10))
+      << request("GET", "/agent/v1/metrics").body;
+  EXPECT_TRUE(eventually([&] { return gauge("thaw_async_events_in_flight") == 0 &&
+                                      gauge("thaw_async_events_pending") == 0; }, 60))
+      << request("GET", "/agent/v1/metrics").body << log_text();
 }
 
 TEST_F(AsyncThawd, SigtermStopsDispatchingAndLeavesQueuedEventsOnDisk) {
