@@ -162,7 +162,7 @@ void ApiRouter::handle(HttpRequest& req, HttpReply reply) {
       auto removed = qualifier.empty() ? registry_.remove(name)
                                        : registry_.remove_version(name, qualifier);
       if (!removed) return reply(render_api_error(removed.error()));
-      pool_.drop_function(name);
+      pool_.drop_function(name, qualifier);  // a version's delete keeps the others warm
       pool_.forget_concurrency(name, qualifier);
       if (async_) async_->forget_function(name, qualifier);  // its event invoke configs
       return reply(HttpResponse{204, {}, {}});

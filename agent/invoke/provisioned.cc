@@ -177,7 +177,7 @@ void SandboxPool::maintain_provisioned() {
       }
       auto job = std::make_unique<ColdJob>();
       job->config = *target;
-      job->generation = generation_of(entry.first);
+      job->generation = generation_of(entry.first, target->version);
       job->provisioned_for = entry;
       ++p.starting;
       ++have;

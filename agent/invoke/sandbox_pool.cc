@@ -70,9 +70,19 @@ std::string SandboxPool::pool_key(const FunctionConfig& c) const {
   return key;
 }
 
-uint64_t SandboxPool::generation_of(const std::string& function) const {
-  auto it = generation_.find(function);
-  return it == generation_.end() ? 0 : it->second;
+namespace {
+std::string version_key(const std::string& function, const std::string& version) {
+  return function + "\n" + version;
+}
+}  // namespace
+
+uint64_t SandboxPool::generation_of(const std::string& function, const std::string& version) const {
+  auto count = [&](const std::string& key) -> uint64_t {
+    auto it = generation_.find(key);
+    return it == generation_.end() ? 0 : it->second;
+  };
+  // Both only grow, so the sum changes whenever either is bumped.
+  return count(function) + count(version_key(function, version));
 }
 
 FunctionStats& SandboxPool::stats_for(const std::string& function, const std::string& version) {
@@ -185,7 +195,7 @@ void SandboxPool::invoke(FunctionConfig config, std::vector<uint8_t> payload, In
                     settings_.max_sandboxes)});
   }
   auto job = std::make_unique<ColdJob>();
-  job->generation = generation_of(config.name);
+  job->generation = generation_of(config.name, config.version);
   job->config = std::move(config);
   job->call = std::move(call);
   job->payload = std::move(payload);
@@ -466,7 +476,7 @@ void SandboxPool::finish_call(Slot& slot) {
 
   // A function deleted or re-created while this ran must not keep a warm
   // sandbox of the old code.
-  bool keep = c.keep && slot.generation == generation_of(slot.function) &&
+  bool keep = c.keep && slot.generation == generation_of(slot.function, slot.version) &&
               !slot.sandbox->exit_status();
   if (keep) {
     slot.state = Slot::State::kIdle;
@@ -516,16 +526,23 @@ void SandboxPool::free_retired(Slot* slot) {
   });
 }
 
-void SandboxPool::drop_function(const std::string& name) {
+void SandboxPool::drop_function(const std::string& name, const std::string& version) {
   if (!on_loop_thread()) {
-    loop_.post([this, name] { drop_function(name); });
+    loop_.post([this, name, version] { drop_function(name, version); });
     return;
   }
-  ++generation_[name];
-  log_.forget(name);
+  if (version.empty()) {
+    ++generation_[name];
+    log_.forget(name);
+  } else {
+    ++generation_[version_key(name, version)];  // the function's other versions stay warm
+  }
   std::vector<Slot*> doomed;
   for (auto& s : slots_) {
-    if (s->function == name && s->state == Slot::State::kIdle) doomed.push_back(s.get());
+    if (s->function == name && (version.empty() || s->version == version) &&
+        s->state == Slot::State::kIdle) {
+      doomed.push_back(s.get());
+    }
   }
   for (Slot* s : doomed) retire(*s);
 }

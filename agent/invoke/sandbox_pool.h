@@ -91,8 +91,9 @@ class SandboxPool {
                                   std::string request_id = {});
 
   // Any thread: kills the idle sandboxes of a deleted (or replaced)
-  // function; its busy ones are killed when they finish.
-  void drop_function(const std::string& name);
+  // function; its busy ones are killed when they finish. A `version` ("N",
+  // DeleteFunction?Qualifier=N) limits this to that version's sandboxes.
+  void drop_function(const std::string& name, const std::string& version = {});
   // Loop thread: kills sandboxes idle longer than `keep_alive` (never
   // provisioned ones); returns how many.
   size_t reap_idle(std::chrono::milliseconds keep_alive);
@@ -160,7 +161,9 @@ class SandboxPool {
   void maintain_provisioned();
   std::optional<FunctionConfig> provisioned_target(const std::string& function,
                                                    const std::string& qualifier) const;
-  uint64_t generation_of(const std::string& function) const;
+  // The function's drop count plus its version's: a sandbox whose number
+  // changed while it ran is not kept warm.
+  uint64_t generation_of(const std::string& function, const std::string& version) const;
 
   PoolSettings settings_;
   FunctionRegistry& registry_;
@@ -178,7 +181,8 @@ class SandboxPool {
   uint32_t starting_ = 0;                      // cold starts in flight
   std::map<std::string, uint32_t, std::less<>> in_flight_;  // function -> running invocations
   uint32_t unreserved_in_flight_ = 0;
-  std::map<std::string, uint64_t, std::less<>> generation_;  // bumped by drop_function
+  // Bumped by drop_function: keyed by function, or "function\nversion".
+  std::map<std::string, uint64_t, std::less<>> generation_;
   std::map<std::pair<std::string, std::string>, FunctionStats> stats_;
   std::map<std::pair<std::string, std::string>, Provisioning> provisioning_;
 

@@ -3,6 +3,8 @@
 // weighted routing (--routing-seed), layers under /opt, Qualifier on
 // Invoke/GetFunction/DeleteFunction, Lambda's errors, and a restart that
 // keeps versions, aliases and layers. Needs root (process sandboxes).
+#include <algorithm>
+
 #include "tests/agent/thawd_harness.h"
 
 namespace thaw::agent::testing {
@@ -144,6 +146,31 @@ TEST_F(ThawdControl, PublishedVersionRunsItsOwnCodeAfterLatestChanges) {
   EXPECT_EQ(request("DELETE", "/2015-03-31/functions/f?Qualifier=1").status, 204u);
   expect_error(invoke("f", "{}", "", "1"), 404, "ResourceNotFoundException", "function:f:1");
   EXPECT_EQ(code_of(invoke("f", "{}", "", "2")), "C") << "other versions stay";
+}
+
+TEST_F(ThawdControl, DeletingAVersionKillsOnlyThatVersionsIdleSandboxes) {
+  two_versions("f");
+  for (const char* q : {"1", "2", ""}) ASSERT_NE(code_of(invoke("f", "{}", "", q)), "") << q;
+  // The idle sandboxes' versions, sorted, as /agent/v1/sandboxes lists them.
+  auto idle_versions = [&] {
+    std::vector<std::string> out;
+    json::value listed = request("GET", "/agent/v1/sandboxes").json();
+    for (const auto& s : listed.at("sandboxes").as_array()) {
+      if (s.at("function") == "f" && s.at("state") == "idle") {
+        out.emplace_back(s.at("version").as_string());
+      }
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  ASSERT_EQ(idle_versions(), (std::vector<std::string>{"$LATEST", "1", "2"}));
+  ASSERT_EQ(request("DELETE", "/2015-03-31/functions/f?Qualifier=1").status, 204u);
+  EXPECT_TRUE(eventually(
+      [&] { return idle_versions() == std::vector<std::string>{"$LATEST", "2"}; }, 5))
+      << request("GET", "/agent/v1/sandboxes").body;
+  EXPECT_EQ(code_of(invoke("f", "{}", "", "2")), "B");
+  EXPECT_EQ(idle_versions(), (std::vector<std::string>{"$LATEST", "2"}))
+      << "version 2 ran in its warm sandbox";
 }
 
 TEST_F(ThawdControl, AliasWeightsSplitInvocationsReproduciblyForASeed) {
