@@ -4,6 +4,7 @@
 #include <boost/json.hpp>
 
 #include "agent/api/control_routes.h"
+#include "agent/api/pagination.h"
 
 namespace thaw::agent {
 namespace http = boost::beast::http;
@@ -18,11 +19,14 @@ bool handle_alias_routes(const RouteContext& ctx, const ApiPath& p, HttpRequest&
   const auto method = req.method();
   if (p.segments.size() == 4) {
     if (method == http::verb::get) {
+      auto page = parse_page(p.query);
+      if (!page) {
+        reply(render_api_error(page.error()));
+        return true;
+      }
       reply(reply_with(ctx.registry.list_aliases(name, query_param(p.query, "FunctionVersion")), 200,
-                       [](const std::vector<Alias>& aliases) {
-                         json::array out;
-                         for (const auto& a : aliases) out.push_back(alias_json(a));
-                         return json::object{{"Aliases", std::move(out)}};
+                       [&page = *page](const std::vector<Alias>& aliases) {
+                         return paged_list(aliases, page, "Aliases", alias_json);
                        }));
       return true;
     }

@@ -5,6 +5,7 @@
 
 #include "agent/api/base64.h"
 #include "agent/api/control_routes.h"
+#include "agent/api/pagination.h"
 #include "agent/invoke/concurrency_routes.h"
 #include "agent/invoke/invoke_response.h"
 #include "agent/async/async_invocations.h"
@@ -134,11 +135,13 @@ void ApiRouter::handle(HttpRequest& req, HttpReply reply) {
         return reply(render_api_error(invalid_parameter(
             "FunctionVersion must be ALL (every published version too) or left out ($LATEST only)")));
       }
-      json::array functions;
-      for (const auto& c : registry_.list(which.has_value())) {
-        functions.push_back(function_configuration_json(c, kRegion));
-      }
-      return reply(json_response(200, json::object{{"Functions", std::move(functions)}}));
+      auto page = parse_page(p.query);
+      if (!page) return reply(render_api_error(page.error()));
+      return reply(json_response(
+          200, paged_list(registry_.list(which.has_value()), *page, "Functions",
+                          [](const FunctionConfig& c) {
+                            return function_configuration_json(c, kRegion);
+                          })));
     }
     return reply(unknown_operation(req));
   }

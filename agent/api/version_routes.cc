@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 
 #include "agent/api/control_routes.h"
+#include "agent/api/pagination.h"
 
 namespace thaw::agent {
 namespace http = boost::beast::http;
@@ -13,11 +14,14 @@ bool handle_version_routes(const RouteContext& ctx, const ApiPath& p, HttpReques
   if (p.segments.size() != 4 || !is_function_subpath(p, "versions")) return false;
   const std::string name = p.segments[2];
   if (req.method() == http::verb::get) {
+    auto page = parse_page(p.query);
+    if (!page) {
+      reply(render_api_error(page.error()));
+      return true;
+    }
     reply(reply_with(ctx.registry.list_versions(name), 200,
-                     [](const std::vector<FunctionConfig>& versions) {
-                       json::array out;
-                       for (const auto& v : versions) out.push_back(config_json(v));
-                       return json::object{{"Versions", std::move(out)}};
+                     [&page = *page](const std::vector<FunctionConfig>& versions) {
+                       return paged_list(versions, page, "Versions", config_json);
                      }));
     return true;
   }

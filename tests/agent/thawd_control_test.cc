@@ -173,6 +173,42 @@ TEST_F(ThawdControl, DeletingAVersionKillsOnlyThatVersionsIdleSandboxes) {
       << "version 2 ran in its warm sandbox";
 }
 
+TEST_F(ThawdControl, ListCallsPageWithMarkerAndMaxItems) {
+  two_versions("f");
+  ASSERT_EQ(create_alias("f", R"({"Name":"a","FunctionVersion":"1"})").status, 201u);
+  ASSERT_EQ(create_alias("f", R"({"Name":"b","FunctionVersion":"2"})").status, 201u);
+  // Every item once, in order, following NextMarker page by page.
+  auto walk = [&](const std::string& target, const std::string& key, const std::string& field) {
+    std::vector<std::string> seen;
+    std::string marker;
+    for (int pages = 0; pages < 10; ++pages) {
+      Response r = request("GET", target + "MaxItems=2" + (marker.empty() ? "" : "&Marker=" + marker));
+      EXPECT_EQ(r.status, 200u) << r.body;
+      json::value v = r.json();
+      if (!v.is_object()) break;
+      EXPECT_LE(v.at(key).as_array().size(), 2u) << r.body;
+      for (const auto& item : v.at(key).as_array()) seen.emplace_back(item.at(field).as_string());
+      if (!v.as_object().contains("NextMarker")) break;
+      marker = std::string(v.at("NextMarker").as_string());
+    }
+    return seen;
+  };
+  EXPECT_EQ(walk("/2015-03-31/functions/f/versions?", "Versions", "Version"),
+            (std::vector<std::string>{"$LATEST", "1", "2"}));
+  EXPECT_EQ(walk("/2015-03-31/functions/f/aliases?", "Aliases", "Name"),
+            (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(walk("/2015-03-31/functions/?FunctionVersion=ALL&", "Functions", "Version"),
+            (std::vector<std::string>{"$LATEST", "1", "2"}));
+  Response all = request("GET", "/2015-03-31/functions/f/versions");
+  EXPECT_FALSE(all.json().as_object().contains("NextMarker")) << all.body;
+  expect_error(request("GET", "/2015-03-31/functions/f/versions?MaxItems=0"), 400,
+               "InvalidParameterValueException", "MaxItems '0' must be an integer from 1 to 10000");
+  expect_error(request("GET", "/2015-03-31/functions/?MaxItems=10001"), 400,
+               "InvalidParameterValueException", "from 1 to 10000");
+  expect_error(request("GET", "/2015-03-31/functions/f/aliases?Marker=xyz"), 400,
+               "InvalidParameterValueException", "Marker 'xyz' is not one this agent returned");
+}
+
 TEST_F(ThawdControl, AliasWeightsSplitInvocationsReproduciblyForASeed) {
   stop(SIGTERM);
   start({"--routing-seed", "42"});
