@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "agent/api/control_routes.h"
+#include "agent/api/pagination.h"
 
 namespace thaw::agent {
 namespace http = boost::beast::http;
@@ -14,14 +15,10 @@ namespace json = boost::json;
 
 namespace {
 
-json::object layers_list_json(const std::vector<layers::LayerVersion>& latest) {
-  json::array out;
-  for (const auto& v : latest) {
-    out.push_back(json::object{{"LayerName", v.name},
-                               {"LayerArn", layer_arn(v.name)},
-                               {"LatestMatchingVersion", layer_version_item_json(v)}});
-  }
-  return {{"Layers", std::move(out)}};
+json::object layer_list_item_json(const layers::LayerVersion& v) {
+  return json::object{{"LayerName", v.name},
+                      {"LayerArn", layer_arn(v.name)},
+                      {"LatestMatchingVersion", layer_version_item_json(v)}};
 }
 
 }  // namespace
@@ -32,7 +29,10 @@ bool handle_layer_routes(const RouteContext& ctx, const ApiPath& p, HttpRequest&
   if (s.size() < 2 || s[0] != "2018-10-31" || s[1] != "layers") return false;
   const auto method = req.method();
   if (s.size() == 2 && method == http::verb::get) {
-    reply(json_reply(200, layers_list_json(ctx.registry.list_layers())));
+    auto page = parse_page(p.query);
+    reply(page ? json_reply(200, paged_list(ctx.registry.list_layers(), *page, "Layers",
+                                            layer_list_item_json))
+               : render_api_error(page.error()));
     return true;
   }
   if ((s.size() != 4 && s.size() != 5) || s[3] != "versions") return false;
@@ -43,13 +43,14 @@ bool handle_layer_routes(const RouteContext& ctx, const ApiPath& p, HttpRequest&
   }
   if (s.size() == 4) {
     if (method == http::verb::get) {
-      auto versions = ctx.registry.list_layer_versions(name);
-      json::array out;
-      // Lambda lists the newest first.
-      for (auto it = versions.rbegin(); it != versions.rend(); ++it) {
-        out.push_back(layer_version_item_json(*it));
+      auto page = parse_page(p.query);
+      if (!page) {
+        reply(render_api_error(page.error()));
+        return true;
       }
-      reply(json_reply(200, json::object{{"LayerVersions", std::move(out)}}));
+      auto versions = ctx.registry.list_layer_versions(name);
+      std::reverse(versions.begin(), versions.end());  // Lambda lists the newest first
+      reply(json_reply(200, paged_list(versions, *page, "LayerVersions", layer_version_item_json)));
       return true;
     }
     if (method != http::verb::post) return false;

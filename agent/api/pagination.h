@@ -1,6 +1,7 @@
 // Marker/MaxItems pagination of Lambda's List* calls (ListFunctions,
-// ListVersionsByFunction, ListAliases): the request's page and the response's
-// NextMarker. Used by api_router.cc, version_routes.cc and alias_routes.cc.
+// ListVersionsByFunction, ListAliases, ListLayers, ListLayerVersions): the
+// request's page and the response's NextMarker. Used by api_router.cc and
+// the version, alias and layer routes.
 #pragma once
 
 #include <algorithm>

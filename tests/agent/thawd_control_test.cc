@@ -207,6 +207,20 @@ TEST_F(ThawdControl, ListCallsPageWithMarkerAndMaxItems) {
                "InvalidParameterValueException", "from 1 to 10000");
   expect_error(request("GET", "/2015-03-31/functions/f/aliases?Marker=xyz"), 400,
                "InvalidParameterValueException", "Marker 'xyz' is not one this agent returned");
+
+  for (const char* which : {"one", "two"}) {
+    ASSERT_EQ(publish_layer("l", {{"which", which}}).status, 201u);
+  }
+  Response r = request("GET", "/2018-10-31/layers/l/versions?MaxItems=1");
+  ASSERT_EQ(r.status, 200u) << r.body;
+  EXPECT_EQ(r.json().at("LayerVersions").as_array().at(0).at("Version"), 2) << "newest first";
+  ASSERT_TRUE(r.json().as_object().contains("NextMarker")) << r.body;
+  std::string next(r.json().at("NextMarker").as_string());
+  r = request("GET", "/2018-10-31/layers/l/versions?MaxItems=1&Marker=" + next);
+  EXPECT_EQ(r.json().at("LayerVersions").as_array().at(0).at("Version"), 1) << r.body;
+  EXPECT_FALSE(r.json().as_object().contains("NextMarker")) << r.body;
+  expect_error(request("GET", "/2018-10-31/layers?MaxItems=0"), 400,
+               "InvalidParameterValueException", "MaxItems '0'");
 }
 
 TEST_F(ThawdControl, AliasWeightsSplitInvocationsReproduciblyForASeed) {
