@@ -18,13 +18,6 @@ namespace {
 
 constexpr std::string_view kApiVersion = "2015-03-31";
 
-HttpResponse json_response(unsigned status, const json::value& v) {
-  HttpResponse r;
-  r.status = status;
-  r.body = json::serialize(v);
-  return r;
-}
-
 HttpResponse unknown_operation(const HttpRequest& req) {
   return render_api_error(404, "UnknownOperationException",
                           fmt::format("no operation for {} {}; see the Lambda API 2015-03-31 paths "
@@ -57,6 +50,10 @@ std::string percent_decode(std::string_view s, bool plus_is_space) {
 }
 
 }  // namespace
+
+HttpResponse json_reply(unsigned status, const json::value& v) {
+  return HttpResponse{status, {}, json::serialize(v)};
+}
 
 ApiPath split_target(std::string_view target) {
   ApiPath p;
@@ -137,7 +134,7 @@ void ApiRouter::handle(HttpRequest& req, HttpReply reply) {
       }
       auto page = parse_page(p.query);
       if (!page) return reply(render_api_error(page.error()));
-      return reply(json_response(
+      return reply(json_reply(
           200, paged_list(registry_.list(which.has_value()), *page, "Functions",
                           [](const FunctionConfig& c) {
                             return function_configuration_json(c, kRegion);
@@ -159,7 +156,7 @@ void ApiRouter::handle(HttpRequest& req, HttpReply reply) {
                        {"Code", json::object{{"RepositoryType", "thaw-erofs"},
                                              {"ImageDigest", c->code_digest}}}};
       if (auto cc = function_concurrency_json(pool_, name)) got["Concurrency"] = std::move(*cc);
-      return reply(json_response(200, got));
+      return reply(json_reply(200, got));
     }
     if (method == http::verb::delete_) {
       auto removed = qualifier.empty() ? registry_.remove(name)
@@ -188,7 +185,7 @@ void ApiRouter::create_function(HttpRequest& req, HttpReply reply) {
         auto created = registry_.create(std::move(*shared));
         if (!created) return render_api_error(created.error());
         pool_.drop_function(name);  // sandboxes of an earlier function of that name
-        return json_response(201, function_configuration_json(*created, kRegion));
+        return json_reply(201, function_configuration_json(*created, kRegion));
       },
       std::move(reply));
 }

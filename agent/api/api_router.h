@@ -6,6 +6,8 @@
 
 #include <cstdint>
 
+#include <boost/json/value.hpp>
+
 #include "agent/api/function_registry.h"
 #include "agent/http/http_server.h"
 #include "agent/invoke/sandbox_pool.h"
@@ -44,6 +46,9 @@ class ApiRouter {
   WorkerPool& workers_;
   AsyncInvocations* async_ = nullptr;
 };
+
+// A JSON body with `status`: every route's success answer.
+HttpResponse json_reply(unsigned status, const boost::json::value& v);
 
 // Splits "/2015-03-31/functions/NAME/invocations?Qualifier=x": the path
 // segments after the API version and the raw query.

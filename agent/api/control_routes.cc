@@ -15,13 +15,6 @@ void RouteContext::run_blocking(std::function<HttpResponse()> work, HttpReply re
   });
 }
 
-HttpResponse json_reply(unsigned status, const boost::json::value& v) {
-  HttpResponse r;
-  r.status = status;
-  r.body = boost::json::serialize(v);
-  return r;
-}
-
 boost::json::value config_json(const FunctionConfig& config) {
   return function_configuration_json(config, kRegion);
 }

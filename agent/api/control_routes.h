@@ -25,7 +25,6 @@ struct RouteContext {
   void run_blocking(std::function<HttpResponse()> work, HttpReply reply) const;
 };
 
-HttpResponse json_reply(unsigned status, const boost::json::value& v);
 // FunctionConfiguration of this agent's region.
 boost::json::value config_json(const FunctionConfig& config);
 // The routes' results as responses: the value as JSON with `status`, or the error.

@@ -16,10 +16,6 @@ namespace {
 
 constexpr std::string_view kEventConfigApiVersion = "2019-09-25";
 
-HttpResponse json_response(unsigned status, const json::value& v) {
-  return HttpResponse{status, {}, json::serialize(v)};
-}
-
 std::string qualified_arn(const std::string& name, const std::string& qualifier) {
   return function_arn(kRegion, name) + ":" + qualifier;
 }
@@ -67,7 +63,7 @@ HttpResponse AsyncInvocations::config_operation(http::verb method, const std::st
     for (const auto& [q, c] : configs_->list(name)) {
       configs.push_back(event_invoke_config_json(c, qualified_arn(name, q)));
     }
-    return json_response(200, json::object{{"FunctionEventInvokeConfigs", std::move(configs)}});
+    return json_reply(200, json::object{{"FunctionEventInvokeConfigs", std::move(configs)}});
   }
   std::lock_guard lock(config_mu_);
   auto current = configs_->get(name, qualifier);
@@ -80,7 +76,7 @@ HttpResponse AsyncInvocations::config_operation(http::verb method, const std::st
   };
   if (method == http::verb::get) {
     if (!current) return not_configured();
-    return json_response(200, event_invoke_config_json(*current, qualified_arn(name, qualifier)));
+    return json_reply(200, event_invoke_config_json(*current, qualified_arn(name, qualifier)));
   }
   if (method == http::verb::delete_) {
     auto removed = configs_->remove(name, qualifier);
@@ -96,7 +92,7 @@ HttpResponse AsyncInvocations::config_operation(http::verb method, const std::st
     return render_api_error({ApiErrorKind::kService,
                              fmt::format("saving the event invoke config: {}", put.error().message)});
   }
-  return json_response(200, event_invoke_config_json(*parsed, qualified_arn(name, qualifier)));
+  return json_reply(200, event_invoke_config_json(*parsed, qualified_arn(name, qualifier)));
 }
 
 }  // namespace thaw::agent

@@ -26,10 +26,6 @@ constexpr std::string_view kRoutes =
     "GET /agent/v1/{health,capacity,sandboxes,metrics,drain}, POST|DELETE /agent/v1/drain, "
     "GET /agent/v1/functions/NAME/logs?offset=N&wait=S";
 
-HttpResponse json_response(unsigned status, const json::value& v) {
-  return HttpResponse{status, {}, json::serialize(v)};
-}
-
 std::string_view sv(boost::beast::string_view s) { return {s.data(), s.size()}; }
 
 bool is_invoke(const HttpRequest& req, const ApiPath& p) {
@@ -239,7 +235,7 @@ bool AgentOps::handle(HttpRequest& req, HttpReply& reply) {
   if (p.segments.size() == 3 && what == "health") {
     if (method != http::verb::get) return wrong_method("GET");
     SandboxCounts c = view_.counts();
-    reply(json_response(200, json::object{{"status", drain_source_.empty() ? "ok" : "draining"},
+    reply(json_reply(200, json::object{{"status", drain_source_.empty() ? "ok" : "draining"},
                                           {"functions", view_.functions()},
                                           {"idle_sandboxes", c.idle},
                                           {"busy_sandboxes", c.busy},
@@ -248,7 +244,7 @@ bool AgentOps::handle(HttpRequest& req, HttpReply& reply) {
   }
   if (p.segments.size() == 3 && what == "capacity") {
     if (method != http::verb::get) return wrong_method("GET");
-    reply(json_response(200, capacity()));
+    reply(json_reply(200, capacity()));
     return true;
   }
   if (p.segments.size() == 3 && what == "sandboxes") {
@@ -265,7 +261,7 @@ bool AgentOps::handle(HttpRequest& req, HttpReply& reply) {
                                   {"age_s", s.age_s},
                                   {"invocations", s.invocations}});
     }
-    reply(json_response(200, json::object{{"sandboxes", std::move(rows)}}));
+    reply(json_reply(200, json::object{{"sandboxes", std::move(rows)}}));
     return true;
   }
   if (p.segments.size() == 3 && what == "metrics") {
@@ -303,16 +299,16 @@ HttpResponse AgentOps::drain_route(const HttpRequest& req) {
   if (req.method() == http::verb::post) {
     bool started = drain_source_.empty();
     begin_drain("api");
-    return json_response(started ? 202 : 200, drain_status());
+    return json_reply(started ? 202 : 200, drain_status());
   }
   if (req.method() == http::verb::delete_) {
     if (!cancel_drain()) {
       return render_api_error(409, "ResourceConflictException",
                               "the agent is stopping on SIGTERM; that drain cannot be cancelled");
     }
-    return json_response(200, drain_status());
+    return json_reply(200, drain_status());
   }
-  return json_response(200, drain_status());
+  return json_reply(200, drain_status());
 }
 
 void AgentOps::wrap_invoke(const std::string& function, HttpReply& reply) {
