@@ -1,5 +1,5 @@
-// The scheduler API's routes (AWS Lambda 2015-03-31 paths and shapes, plus
-// /agent/v1/health): parses each request on the loop thread, runs blocking
+// The scheduler API's routes (AWS Lambda 2015-03-31 paths and shapes; the
+// agent-only /agent/v1 routes live in agent/ops/): parses each request on the loop thread, runs blocking
 // work (code conversion, invocations) on the WorkerPool and answers back on
 // the loop. Used by thawd's service mode.
 #pragma once
