@@ -1,7 +1,7 @@
 // The scheduler API's routes (AWS Lambda 2015-03-31 paths and shapes; the
-// agent-only /agent/v1 routes live in agent/ops/): parses each request on the loop thread, runs blocking
-// work (code conversion, invocations) on the WorkerPool and answers back on
-// the loop. Used by thawd's service mode.
+// agent-only /agent/v1 routes live in agent/ops/): parses each request on
+// the loop thread, runs blocking work (code conversion, cold starts) on the
+// WorkerPool and answers back on the loop. Used by thawd's service mode.
 #pragma once
 
 #include <cstdint>
